@@ -1,0 +1,140 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Dialect,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+} from 'kysely';
+import pg from 'pg';
+import { migrationProvider } from './migrations/index.ts';
+import type { DatabaseSchema } from './schema.ts';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export type Db = Kysely<DatabaseSchema>;
+
+/** An open database: the Kysely handle, which dialect it speaks, and how to close it. */
+export interface Database {
+  readonly db: Db;
+  readonly dialect: DialectName;
+  /** Where it lives: a file path for SQLite, the URL without password for PostgreSQL. */
+  readonly location: string;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** `postgres://...`, `sqlite:/path/file.db`, or undefined for `<dataDir>/ferry.db`. */
+  readonly url?: string | undefined;
+  readonly dataDir?: string | undefined;
+  /** Connections in the PostgreSQL pool. */
+  readonly poolSize?: number;
+  /** Apply pending migrations before returning (default true). */
+  readonly migrate?: boolean;
+}
+
+const sqliteBusyTimeoutMs = 10_000;
+
+/**
+ * SQLite's deferred BEGIN takes its write lock late, so two processes that both read
+ * and then write can deadlock with SQLITE_BUSY that no busy timeout resolves.
+ * BEGIN IMMEDIATE takes the write lock first: writers queue instead of failing.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+function sqliteDialect(path: string): Dialect {
+  mkdirSync(dirname(path), { recursive: true });
+  const config = {
+    database: () => {
+      const handle = new SqliteDatabase(path, { timeout: sqliteBusyTimeoutMs });
+      handle.pragma('journal_mode = WAL');
+      handle.pragma('synchronous = NORMAL');
+      handle.pragma('foreign_keys = ON');
+      handle.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
+      return Promise.resolve(handle);
+    },
+  };
+  // Reuse Kysely's SQLite pieces; only the transaction start differs.
+  const base = new SqliteDialect(config);
+  return {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => new ImmediateSqliteDriver(config),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+    createIntrospector: (db) => base.createIntrospector(db) as SqliteIntrospector,
+  };
+}
+
+const int8Oid = 20;
+const numericOid = 1700;
+
+function postgresDialect(url: string, poolSize: number): Dialect {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    types: {
+      // Timestamps and counters are bigint columns; they fit a JS number for our ranges.
+      getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+        oid === int8Oid || oid === numericOid
+          ? (value: string) => Number(value)
+          : pg.types.getTypeParser(oid, format ?? 'text'),
+    } as pg.CustomTypesConfig,
+  });
+  return new PostgresDialect({ pool });
+}
+
+/** Resolve where the database lives from an explicit URL or the data dir. */
+export function resolveLocation(options: OpenOptions): { dialect: DialectName; target: string } {
+  const url = options.url;
+  if (url !== undefined && /^postgres(ql)?:\/\//.test(url)) return { dialect: 'postgres', target: url };
+  if (url !== undefined && url.startsWith('sqlite:')) return { dialect: 'sqlite', target: resolve(url.slice('sqlite:'.length)) };
+  if (url !== undefined && url !== '') return { dialect: 'sqlite', target: resolve(url) };
+  const dataDir = options.dataDir ?? './data';
+  return { dialect: 'sqlite', target: resolve(join(dataDir, 'ferry.db')) };
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/** Open the database and bring its schema up to date. */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  const { dialect, target } = resolveLocation(options);
+  const db = new Kysely<DatabaseSchema>({
+    dialect: dialect === 'postgres' ? postgresDialect(target, options.poolSize ?? 10) : sqliteDialect(target),
+  });
+  const database: Database = {
+    db,
+    dialect,
+    location: dialect === 'postgres' ? redact(target) : target,
+    close: () => db.destroy(),
+  };
+  if (options.migrate ?? true) {
+    try {
+      await migrateToLatest(db);
+    } catch (err) {
+      await db.destroy();
+      throw err;
+    }
+  }
+  return database;
+}
+
+/** Apply every pending numbered migration; concurrent starters are serialised by Kysely's lock table. */
+export async function migrateToLatest(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
