@@ -1,3 +1,5 @@
+import type { FleetTables } from './schema-fleet.ts';
+import type { IdentityTables } from './schema-identity.ts';
 import type { Generated } from 'kysely';
 
 /** Timestamps are integer milliseconds since the epoch on both dialects. */
@@ -47,12 +49,15 @@ export interface ProbeCounterTable {
   completions: number;
 }
 
-export interface DatabaseSchema {
+interface FoundationTables {
   meta: MetaTable;
   accounts: AccountTable;
   access_keys: AccessKeyTable;
   jobs: JobTable;
   probe_counters: ProbeCounterTable;
 }
+
+/** Every table, composed from one interface per area so areas can grow independently. */
+export interface DatabaseSchema extends FoundationTables, IdentityTables, FleetTables {}
 
 export type Generate<T> = Generated<T>;

@@ -1,0 +1,3 @@
+/** Identity tables beyond accounts and keys: policies, nonces, idempotency records. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface IdentityTables {}
