@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { inspect } from 'node:util';
 import SqliteDatabase from 'better-sqlite3';
 import {
   CompiledQuery,
@@ -11,7 +12,6 @@ import {
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
-  SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
 import pg from 'pg';
@@ -72,24 +72,42 @@ function sqliteDialect(path: string): Dialect {
     createAdapter: () => new SqliteAdapter(),
     createDriver: () => new ImmediateSqliteDriver(config),
     createQueryCompiler: () => new SqliteQueryCompiler(),
-    createIntrospector: (db) => base.createIntrospector(db) as SqliteIntrospector,
+    createIntrospector: (db) => base.createIntrospector(db),
   };
 }
 
 const int8Oid = 20;
 const numericOid = 1700;
+// pg-types declares its parsers as returning `any`; each takes the column's wire text.
+const builtinTypeParser = pg.types.getTypeParser as (oid: number, format: 'text' | 'binary') => (value: string) => unknown;
+
+/**
+ * A node frozen mid-transaction (SIGSTOP, a VM pause) would hold its row locks forever, and
+ * FOR UPDATE SKIP LOCKED would skip those jobs on every other node. PostgreSQL ends such
+ * sessions after this long, so their jobs can be taken over once the lease expires.
+ */
+function idleInTransactionTimeoutMs(): number {
+  const fromEnv = Number(process.env['FERRY_PG_IDLE_TX_TIMEOUT_MS']);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 10_000;
+}
 
 function postgresDialect(url: string, poolSize: number): Dialect {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    options: `-c idle_in_transaction_session_timeout=${idleInTransactionTimeoutMs()}`,
     types: {
       // Timestamps and counters are bigint columns; they fit a JS number for our ranges.
       getTypeParser: (oid: number, format?: 'text' | 'binary') =>
         oid === int8Oid || oid === numericOid
           ? (value: string) => Number(value)
-          : pg.types.getTypeParser(oid, format ?? 'text'),
-    } as pg.CustomTypesConfig,
+          : builtinTypeParser(oid, format ?? 'text'),
+    },
+  });
+  // A connection the server ended while idle in the pool (restart, idle-transaction timeout)
+  // is dropped and replaced; without a listener the 'error' event would kill the process.
+  pool.on('error', (err) => {
+    process.emitWarning(`PostgreSQL connection lost: ${err.message}`, { code: 'FERRY_PG_CONNECTION_LOST' });
   });
   return new PostgresDialect({ pool });
 }
@@ -135,6 +153,6 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();
-  if (error !== undefined) throw error instanceof Error ? error : new Error(String(error));
+  if (error !== undefined) throw error instanceof Error ? error : new Error(`migration failed: ${inspect(error)}`, { cause: error });
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

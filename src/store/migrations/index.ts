@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-foundation.ts';
+import * as m0003 from './0003-fleet.ts';
 
 /**
  * Numbered, append-only: a released migration is never edited, a change is a new file.
@@ -7,6 +8,7 @@ import * as m0001 from './0001-foundation.ts';
  */
 const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
+  '0003-fleet': m0003,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,92 @@
+import { join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import { type Clock, systemClock } from '../core/clock.ts';
+import { builtinHandlers } from '../engine/builtin-handlers.ts';
+import { JobStore } from '../engine/job-store.ts';
+import { type JobHandler, Worker } from '../engine/worker.ts';
+import { loadMasterKey, openSecretBox } from '../identity/master-key.ts';
+import type { SecretBox } from '../identity/secret-box.ts';
+import { type Database, openDatabase } from '../store/database.ts';
+import { type ServerMetrics, createMetrics } from './common/metrics.ts';
+
+export interface RuntimeOptions {
+  readonly dataDir: string;
+  readonly dbUrl?: string | undefined;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly leaseMs?: number;
+  readonly pollMs?: number;
+  readonly workerConcurrency?: number;
+  /** Run a job worker in this process (default true). */
+  readonly worker?: boolean;
+}
+
+/** Everything a running Ferry node holds: database, keys, job engine, metrics, logger. */
+export interface Runtime {
+  readonly dataDir: string;
+  readonly database: Database;
+  readonly clock: Clock;
+  readonly secrets: SecretBox;
+  readonly jobs: JobStore;
+  readonly worker: Worker | undefined;
+  readonly metrics: ServerMetrics;
+  readonly logger: Logger;
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Open the database (migrating it), bind the master key, and start the worker. */
+export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const dataDir = resolve(options.dataDir);
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? pino({ name: 'ferry' });
+  const database = await openDatabase({ url: options.dbUrl, dataDir });
+  try {
+    const secrets = await openSecretBox(database.db, loadMasterKey(dataDir));
+    const jobs = new JobStore(database, clock);
+    const metrics = createMetrics(jobs);
+    const handlers = new Map<string, JobHandler>(builtinHandlers);
+    const worker =
+      options.worker === false
+        ? undefined
+        : new Worker(jobs, handlers, {
+            clock,
+            ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+            ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+            ...(options.workerConcurrency === undefined ? {} : { concurrency: options.workerConcurrency }),
+            events: {
+              claimed: (job, takeover) => {
+                if (takeover) {
+                  metrics.leaseTakeovers.inc({ kind: job.kind });
+                  logger.warn({ jobId: job.id, kind: job.kind, attempt: job.attempts }, 'took over job after lease expiry');
+                }
+              },
+              finished: (job, outcome) => {
+                metrics.jobsFinished.inc({ kind: job.kind, outcome });
+                if (outcome === 'lost') logger.warn({ jobId: job.id, kind: job.kind }, 'lease lost: result discarded, another worker owns the job');
+              },
+              error: (err, jobId) => logger.error({ err, jobId }, 'job engine error'),
+            },
+          });
+    return {
+      dataDir,
+      database,
+      clock,
+      secrets,
+      jobs,
+      worker,
+      metrics,
+      logger,
+      close: async (graceMs = 10_000) => {
+        await worker?.stop(graceMs);
+        await database.close();
+      },
+    };
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
+
+export function defaultDataDir(): string {
+  return join(process.cwd(), 'data');
+}

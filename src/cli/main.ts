@@ -1,0 +1,59 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { isAppError } from '../core/errors.ts';
+import { createKey } from './admin.ts';
+import { serve } from './serve.ts';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}
+
+const program = new Command('ferry')
+  .description('Ferry: self-hosted compute migration speaking the Alibaba SMC/ENS and Huawei ECS APIs')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('start a Ferry node: API front doors, console and a job worker')
+  .option('--listen <host:port>', 'address to listen on (port 0 picks a free port)', '127.0.0.1:8080')
+  .option('--data <dir>', 'data directory (SQLite database, master key, storage pools)', './data')
+  .option('--db <url>', 'database URL: postgres://... for several nodes, or sqlite:/path/file.db')
+  .addOption(new Option('--lease-ms <ms>', 'job lease length; a crashed node\'s jobs are taken over after it').argParser(positiveInt))
+  .addOption(new Option('--poll-ms <ms>', 'how often an idle worker looks for due jobs').argParser(positiveInt))
+  .addOption(new Option('--worker-concurrency <n>', 'jobs this node runs at once').argParser(positiveInt))
+  .addOption(new Option('--shutdown-grace-ms <ms>', 'how long running jobs may finish after SIGTERM').argParser(positiveInt).default(10_000))
+  .action(async (opts: { listen: string; data: string; db?: string; leaseMs?: number; pollMs?: number; workerConcurrency?: number; shutdownGraceMs: number }) => {
+    await serve(opts);
+  });
+
+const admin = program.command('admin').description('administer accounts and access keys (talks to the database directly)');
+
+admin
+  .command('create-key')
+  .description('create an account if needed and a new access key for it')
+  .option('--data <dir>', 'data directory', './data')
+  .option('--db <url>', 'database URL (default: SQLite in the data directory)')
+  .option('--account <name>', 'account name', 'default')
+  .option('--json', 'print one JSON object', false)
+  .action(async (opts: { data: string; db?: string; account: string; json: boolean }) => {
+    const key = await createKey(opts);
+    if (opts.json) process.stdout.write(`${JSON.stringify(key)}\n`);
+    else {
+      process.stdout.write(
+        `account ${key.accountId} (project ${key.projectId})\n` +
+          `access key id:     ${key.accessKeyId}\naccess key secret: ${key.accessKeySecret}\n` +
+          'The secret is shown once; Ferry stores it encrypted.\n',
+      );
+    }
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (isAppError(err)) {
+    process.stderr.write(`ferry: ${err.alibabaCode}: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
