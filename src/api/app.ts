@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify from 'fastify';
 import { sql } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import { newRequestId } from '../core/ids.ts';
@@ -6,7 +6,7 @@ import { classifyError, sendNativeError } from './common/errors-http.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The HTTP server: health, metrics, and the front doors, all over one runtime. */
-export async function buildApp(runtime: Runtime): Promise<FastifyInstance> {
+export async function buildApp(runtime: Runtime) {
   const app = Fastify({
     loggerInstance: runtime.logger,
     genReqId: () => newRequestId(),
