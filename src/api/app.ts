@@ -1,14 +1,19 @@
-import Fastify from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import { newRequestId } from '../core/ids.ts';
 import { classifyError, sendNativeError } from './common/errors-http.ts';
+import { RequestLimiter } from '../identity/rate-limit.ts';
+import { buildActionRegistry } from './alibaba/all-actions.ts';
+import { registerPopDoor } from './alibaba/pop-door.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The HTTP server: health, metrics, and the front doors, all over one runtime. */
-export async function buildApp(runtime: Runtime) {
-  const app = Fastify({
-    loggerInstance: runtime.logger,
+export function buildApp(runtime: Runtime): FastifyInstance {
+  // Fastify's logger type and pino's Logger differ only in generics; the instance is the same.
+  const logger: FastifyBaseLogger = runtime.logger;
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger,
     genReqId: () => newRequestId(),
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
@@ -36,6 +41,8 @@ export async function buildApp(runtime: Runtime) {
     const text = await runtime.metrics.registry.metrics();
     return reply.type(runtime.metrics.registry.contentType).send(text);
   });
+
+  registerPopDoor(app, runtime, { registry: buildActionRegistry(), limiter: new RequestLimiter(runtime.rateLimits, runtime.clock) });
 
   return app;
 }

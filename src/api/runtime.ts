@@ -5,6 +5,7 @@ import { builtinHandlers } from '../engine/builtin-handlers.ts';
 import { JobStore } from '../engine/job-store.ts';
 import { type JobHandler, Worker } from '../engine/worker.ts';
 import { loadMasterKey, openSecretBox } from '../identity/master-key.ts';
+import { type RateLimits, defaultRateLimits } from '../identity/rate-limit.ts';
 import type { SecretBox } from '../identity/secret-box.ts';
 import { type Database, openDatabase } from '../store/database.ts';
 import { type ServerMetrics, createMetrics } from './common/metrics.ts';
@@ -19,6 +20,21 @@ export interface RuntimeOptions {
   readonly workerConcurrency?: number;
   /** Run a job worker in this process (default true). */
   readonly worker?: boolean;
+  readonly rateLimits?: RateLimits;
+}
+
+/** Request limits from FERRY_RATE_USER_RPS, FERRY_RATE_USER_BURST, FERRY_RATE_API_RPS, FERRY_RATE_API_BURST. */
+export function rateLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): RateLimits {
+  const pick = (name: string, fallback: number): number => {
+    const value = Number(env[name]);
+    return Number.isFinite(value) && value > 0 ? value : fallback;
+  };
+  return {
+    userPerSecond: pick('FERRY_RATE_USER_RPS', defaultRateLimits.userPerSecond),
+    userBurst: pick('FERRY_RATE_USER_BURST', defaultRateLimits.userBurst),
+    apiPerSecond: pick('FERRY_RATE_API_RPS', defaultRateLimits.apiPerSecond),
+    apiBurst: pick('FERRY_RATE_API_BURST', defaultRateLimits.apiBurst),
+  };
 }
 
 /** Everything a running Ferry node holds: database, keys, job engine, metrics, logger. */
@@ -31,6 +47,7 @@ export interface Runtime {
   readonly worker: Worker | undefined;
   readonly metrics: ServerMetrics;
   readonly logger: Logger;
+  readonly rateLimits: RateLimits;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -76,6 +93,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
       worker,
       metrics,
       logger,
+      rateLimits: options.rateLimits ?? rateLimitsFromEnv(),
       close: async (graceMs = 10_000) => {
         await worker?.stop(graceMs);
         await database.close();

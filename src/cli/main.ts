@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../core/errors.ts';
-import { createKey } from './admin.ts';
+import { attachPolicyFile, createKey, detachPolicyFromKey, setKeyEnabled } from './admin.ts';
 import { serve } from './serve.ts';
 
 function positiveInt(value: string): number {
@@ -47,6 +47,32 @@ admin
       );
     }
   });
+
+function withDatabaseOptions(command: Command): Command {
+  return command.option('--data <dir>', 'data directory', './data').option('--db <url>', 'database URL (default: SQLite in the data directory)');
+}
+
+const policy = admin.command('policy').description('RAM-like access policies of access keys');
+withDatabaseOptions(policy.command('attach <accessKeyId>').description('attach a policy (JSON: {"Statement":[{"Effect","Action","Resource"}]}) to a key, replacing its old one'))
+  .requiredOption('-f, --file <policy.json>', 'policy document; - reads standard input')
+  .action(async (accessKeyId: string, opts: { data: string; db?: string; file: string }) => {
+    await attachPolicyFile(opts, accessKeyId, opts.file);
+    process.stdout.write(`policy attached to ${accessKeyId}\n`);
+  });
+withDatabaseOptions(policy.command('detach <accessKeyId>').description('remove a key\'s policy: the key gets its account\'s full access again')).action(
+  async (accessKeyId: string, opts: { data: string; db?: string }) => {
+    await detachPolicyFromKey(opts, accessKeyId);
+    process.stdout.write(`policy detached from ${accessKeyId}\n`);
+  },
+);
+
+const key = admin.command('key').description('enable or disable access keys');
+for (const [verb, enabled] of [['disable', false], ['enable', true]] as const) {
+  withDatabaseOptions(key.command(`${verb} <accessKeyId>`).description(`${verb} an access key`)).action(async (accessKeyId: string, opts: { data: string; db?: string }) => {
+    await setKeyEnabled(opts, accessKeyId, enabled);
+    process.stdout.write(`${accessKeyId} ${verb}d\n`);
+  });
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -25,7 +25,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
     ...(options.workerConcurrency === undefined ? {} : { workerConcurrency: options.workerConcurrency }),
   });
-  const app = await buildApp(runtime);
+  const app = buildApp(runtime);
   await app.listen({ host, port });
   const address = app.server.address();
   const boundPort = address !== null && typeof address === 'object' ? address.port : port;

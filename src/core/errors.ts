@@ -29,6 +29,21 @@ export const errorCatalogue = {
   JobNotFound: spec(404, 'NotFound', 'Common.0404', 'The job {jobId} does not exist.'),
   JobStateConflict: spec(409, 'OperationConflict', 'Common.0409', 'The job {jobId} is {state}; {action} is not allowed in that state.'),
   UnknownJobKind: spec(400, 'InvalidParameter', 'Common.0002', 'No handler is registered for job kind {kind}.'),
+  SignatureDoesNotMatch: spec(400, 'SignatureDoesNotMatch', 'APIGW.0301', 'Specified signature is not matched with our calculation. server string to sign is:{stringToSign}'),
+  IncompleteSignature: spec(400, 'IncompleteSignature', 'APIGW.0301', 'The request signature does not conform to the standard: {reason}.'),
+  InvalidTimeStampExpired: spec(400, 'InvalidTimeStamp.Expired', 'APIGW.0301', 'Specified time stamp or date value is expired: {value} is more than 15 minutes from the server time {serverTime}; check the client clock.'),
+  InvalidTimeStampFormat: spec(400, 'InvalidTimeStamp.Format', 'APIGW.0301', 'Specified time stamp {value} is not in the format yyyy-MM-ddTHH:mm:ssZ (UTC).'),
+  SignatureNonceUsed: spec(400, 'SignatureNonceUsed', 'APIGW.0301', 'Specified signature nonce was used already; send a fresh nonce with every request.'),
+  InvalidActionNotFound: spec(404, 'InvalidAction.NotFound', 'APIGW.0101', 'Specified api is not found, please check your url and method: {action} (version {version}).'),
+  UnsupportedHttpMethod: spec(403, 'UnsupportedHTTPMethod', 'APIGW.0101', 'The HTTP method {method} is not supported; use GET or POST.'),
+  ThrottlingUser: spec(400, 'Throttling.User', 'APIGW.0308', 'Request was denied due to user flow control: more than {ratePerSecond} requests per second for this access key.'),
+  ThrottlingApi: spec(400, 'Throttling.Api', 'APIGW.0308', 'Request was denied due to api flow control: more than {ratePerSecond} requests per second to {action}.'),
+  IdempotentParameterMismatch: spec(400, 'IdempotentParameterMismatch', 'Common.0409', 'The ClientToken {clientToken} was used before with other parameters; use a new token for a new request.'),
+  IdempotentRequestInProgress: spec(409, 'OperationConflict', 'Common.0409', 'A request with ClientToken {clientToken} is still being processed; retry in a moment.'),
+  ForbiddenRam: spec(403, 'Forbidden.RAM', 'APIGW.0305', 'User not authorized to operate on the specified resource: {action} on {resource} ({denial}).'),
+  InvalidPolicy: spec(400, 'InvalidParameter', 'Common.0002', 'The policy document is invalid: {reason}.'),
+  AccessTokenNotFound: spec(404, 'InvalidAccessTokenId.NotFound', 'Common.0404', 'The activation code {accessTokenId} does not exist in this account.'),
+  AccessTokenInvalid: spec(403, 'AccessToken.Invalid', 'APIGW.0301', 'The activation code {accessTokenId} is {reason}; create a new one with CreateAccessToken.'),
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

@@ -1,5 +1,6 @@
 import type { FleetTables } from './schema-fleet.ts';
 import type { IdentityTables } from './schema-identity.ts';
+import type { SmcTables } from './schema-smc.ts';
 import type { Generated } from 'kysely';
 
 /** Timestamps are integer milliseconds since the epoch on both dialects. */
@@ -58,6 +59,6 @@ interface FoundationTables {
 }
 
 /** Every table, composed from one interface per area so areas can grow independently. */
-export interface DatabaseSchema extends FoundationTables, IdentityTables, FleetTables {}
+export interface DatabaseSchema extends FoundationTables, IdentityTables, FleetTables, SmcTables {}
 
 export type Generate<T> = Generated<T>;

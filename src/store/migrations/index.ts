@@ -1,6 +1,8 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-foundation.ts';
+import * as m0002 from './0002-identity.ts';
 import * as m0003 from './0003-fleet.ts';
+import * as m0004 from './0004-access-tokens.ts';
 
 /**
  * Numbered, append-only: a released migration is never edited, a change is a new file.
@@ -8,7 +10,9 @@ import * as m0003 from './0003-fleet.ts';
  */
 const migrations: Record<string, Migration> = {
   '0001-foundation': m0001,
+  '0002-identity': m0002,
   '0003-fleet': m0003,
+  '0004-access-tokens': m0004,
 };
 
 export const migrationProvider: MigrationProvider = {
