@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { popEncode } from '../src/api/alibaba/percent-encoding.ts';
+import { popEncode } from '../src/api/common/percent-encoding.ts';
 import { v1Signature, v1StringToSign } from '../src/api/alibaba/signature-v1.ts';
 import { type CreatedKey, type FerryWithKey, ferryCli, isSdkError, openApiCall, popClient, startFerryWithKey } from './support/api.ts';
 

@@ -3,7 +3,10 @@ import { sql } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import { newRequestId } from '../core/ids.ts';
 import { classifyError, sendNativeError } from './common/errors-http.ts';
+import swagger from '@fastify/swagger';
 import { RequestLimiter } from '../identity/rate-limit.ts';
+import { nativeRoutes } from './native/all-routes.ts';
+import { registerNativeDoor } from './native/native-door.ts';
 import { buildActionRegistry } from './alibaba/all-actions.ts';
 import { registerPopDoor } from './alibaba/pop-door.ts';
 import type { Runtime } from './runtime.ts';
@@ -42,7 +45,31 @@ export function buildApp(runtime: Runtime): FastifyInstance {
     return reply.type(runtime.metrics.registry.contentType).send(text);
   });
 
-  registerPopDoor(app, runtime, { registry: buildActionRegistry(), limiter: new RequestLimiter(runtime.rateLimits, runtime.clock) });
+  const registry = buildActionRegistry();
+  void app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Ferry native API',
+        version: '1',
+        description:
+          'Ferry\'s own REST API under /api/v1, signed with ACS3-HMAC-SHA256 (the Alibaba V3 scheme) and Ferry access keys. ' +
+          'The Alibaba POP actions served at / are listed under x-pop-actions with their parameter schemas.',
+      },
+      components: { securitySchemes: { acs3: { type: 'apiKey', in: 'header', name: 'Authorization', description: 'ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=...,Signature=<hex>' } } },
+      security: [{ acs3: [] }],
+    },
+  });
+  registerPopDoor(app, runtime, { registry, limiter: new RequestLimiter(runtime.rateLimits, runtime.clock) });
+  registerNativeDoor(app, runtime, nativeRoutes);
+
+  app.get('/docs', { schema: { hide: true } }, () => {
+    const document = app.swagger() as unknown as Record<string, unknown>;
+    return {
+      ...document,
+      'x-pop-actions': registry.all().map((a) => ({ product: a.product, action: a.name, summary: a.summary ?? '', idempotent: a.idempotent === true, params: a.params })),
+    };
+  });
 
   return app;
 }

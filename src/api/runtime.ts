@@ -7,6 +7,7 @@ import { type JobHandler, Worker } from '../engine/worker.ts';
 import { loadMasterKey, openSecretBox } from '../identity/master-key.ts';
 import { type RateLimits, defaultRateLimits } from '../identity/rate-limit.ts';
 import type { SecretBox } from '../identity/secret-box.ts';
+import { migrationHandlers } from '../migration/job-handlers.ts';
 import { type Database, openDatabase } from '../store/database.ts';
 import { type ServerMetrics, createMetrics } from './common/metrics.ts';
 
@@ -61,7 +62,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     const secrets = await openSecretBox(database.db, loadMasterKey(dataDir));
     const jobs = new JobStore(database, clock);
     const metrics = createMetrics(jobs);
-    const handlers = new Map<string, JobHandler>(builtinHandlers);
+    const handlers = new Map<string, JobHandler>([...builtinHandlers, ...migrationHandlers({ database, clock, jobs, dataDir })]);
     const worker =
       options.worker === false
         ? undefined

@@ -5,7 +5,7 @@ import openapiUtil from '@alicloud/openapi-util';
 import fc from 'fast-check';
 import { Type, type Static, type TObject } from 'typebox';
 import { decodeFlatParams, defaultFlatLimits, parseJsonParam, type FlatParamsResult } from './flat-params.ts';
-import { decodeParams, popEncode } from './percent-encoding.ts';
+import { decodeParams, popEncode } from '../common/percent-encoding.ts';
 
 // Schemas shaped like the SMC / ENS request models of smc-api.md §2 and ens-api.md §3-§6.
 const Part = Type.Object({ Device: Type.String(), SizeBytes: Type.Integer(), Block: Type.Boolean() });

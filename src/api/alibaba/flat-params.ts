@@ -16,8 +16,8 @@
  */
 import { Type, type Static, type TArray, type TObject, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { maxWireParams, type ParamMap } from './percent-encoding.ts';
-import { invalidParam, shortName, type ParamFailure } from './param-failure.ts';
+import { maxWireParams, type ParamMap } from '../common/percent-encoding.ts';
+import { invalidParam, shortName, type ParamFailure } from '../common/param-failure.ts';
 import { describeSchemaFailure, escapePointer, type WireName } from './schema-failure.ts';
 
 /** Bounds on what one request may make the decoder do, so a hostile request costs little. */

@@ -15,12 +15,12 @@ import type { ServiceContext } from '../../migration/service-context.ts';
 import type { Runtime } from '../runtime.ts';
 import { type ActionRegistry, type PopAction, type PopProduct, popProducts } from './action-registry.ts';
 import { decodeFlatParams } from './flat-params.ts';
-import { paramFailureError } from './param-failure.ts';
-import { type ParamMap, decodeParams, mergeParams } from './percent-encoding.ts';
-import { checkRequestTime } from './request-time.ts';
+import { paramFailureError } from '../common/param-failure.ts';
+import { type ParamMap, decodeParams, mergeParams } from '../common/percent-encoding.ts';
+import { checkRequestTime } from '../common/request-time.ts';
 import { type AccessDeniedDetail, errorResponse, renderBody, successBody } from './responses.ts';
 import { readV1Auth, verifyV1Signature } from './signature-v1.ts';
-import { acs3Algorithm, readV3Auth, verifyV3Signature } from './signature-v3.ts';
+import { acs3Algorithm, readV3Auth, verifyV3Signature } from '../common/signature-v3.ts';
 
 interface Caller {
   readonly key: AccessKeyWithSecret;

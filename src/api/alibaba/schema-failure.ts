@@ -6,7 +6,7 @@
 import type { TSchema } from 'typebox';
 import type { TLocalizedValidationError } from 'typebox/error';
 import { Value } from 'typebox/value';
-import { invalidParam, missingParam, type ParamFailure } from './param-failure.ts';
+import { invalidParam, missingParam, type ParamFailure } from '../common/param-failure.ts';
 
 /** How a decoded value was spelled on the wire; `whole` when it arrived as one JSON or comma text. */
 export interface WireName {

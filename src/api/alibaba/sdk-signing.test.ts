@@ -16,10 +16,10 @@ import { RuntimeOptions } from '@alicloud/tea-util';
 import fc from 'fast-check';
 import { Type } from 'typebox';
 import { decodeFlatParams } from './flat-params.ts';
-import { decodeParams, mergeParams, type ParamMap } from './percent-encoding.ts';
-import { checkRequestTime } from './request-time.ts';
+import { decodeParams, mergeParams, type ParamMap } from '../common/percent-encoding.ts';
+import { checkRequestTime } from '../common/request-time.ts';
 import { readV1Auth, v1Signature, v1StringToSign, verifyV1Signature } from './signature-v1.ts';
-import { readV3Auth, sha256Hex, verifyV3Signature } from './signature-v3.ts';
+import { readV3Auth, sha256Hex, verifyV3Signature } from '../common/signature-v3.ts';
 
 const sdkUtil = openapiUtil.default;
 const accessKeyId = 'LTAI5tTestKeyId';

@@ -4,8 +4,8 @@
  * (pop-core and openapi-client escape `! ' ( ) *` differently).
  */
 import { createHmac } from 'node:crypto';
-import { constantTimeEqual } from './constant-time.ts';
-import { canonicalQuery, popEncode, type ParamMap } from './percent-encoding.ts';
+import { constantTimeEqual } from '../common/constant-time.ts';
+import { canonicalQuery, popEncode, type ParamMap } from '../common/percent-encoding.ts';
 
 /** What a V1 request says about who signed it, read before the secret is looked up. */
 export interface V1Auth {

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { AppError } from '../core/errors.ts';
+import { acs3Algorithm, sha256Hex, v3CanonicalRequest, v3Signature, v3StringToSign } from '../api/common/signature-v3.ts';
+import type { ParamMap } from '../api/common/percent-encoding.ts';
+
+/** Where and as whom the CLI calls Ferry: FERRY_ENDPOINT, FERRY_ACCESS_KEY_ID, FERRY_ACCESS_KEY_SECRET. */
+export interface ApiCredentials {
+  readonly endpoint: string;
+  readonly accessKeyId: string;
+  readonly accessKeySecret: string;
+}
+
+export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiCredentials {
+  const endpoint = env['FERRY_ENDPOINT'] ?? 'http://127.0.0.1:8080';
+  const accessKeyId = env['FERRY_ACCESS_KEY_ID'];
+  const accessKeySecret = env['FERRY_ACCESS_KEY_SECRET'];
+  if (accessKeyId === undefined || accessKeyId === '' || accessKeySecret === undefined || accessKeySecret === '') {
+    throw new AppError('MissingParameter', { name: 'FERRY_ACCESS_KEY_ID and FERRY_ACCESS_KEY_SECRET (make a key with: ferry admin create-key --json)' });
+  }
+  return { endpoint: endpoint.replace(/\/+$/, ''), accessKeyId, accessKeySecret };
+}
+
+/** A Ferry error answer, carrying the server's code, message and request id. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId: string,
+  ) {
+    super(`${code}: ${message} (request ${requestId})`);
+    this.name = 'ApiError';
+  }
+}
+
+function popDate(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Call the native API with an ACS3-HMAC-SHA256 signature; returns the parsed JSON answer. */
+export async function callApi<T>(creds: ApiCredentials, method: string, path: string, body?: unknown, query: ParamMap = {}): Promise<T> {
+  const url = new URL(`${creds.endpoint}${path}`);
+  for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+  const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body), 'utf8');
+  const headers: Record<string, string> = {
+    host: url.host,
+    'x-acs-date': popDate(Date.now()),
+    'x-acs-signature-nonce': randomBytes(16).toString('hex'),
+    'x-acs-content-sha256': sha256Hex(payload),
+    ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+  };
+  const signedHeaders = Object.keys(headers).sort();
+  const canonical = v3CanonicalRequest({ method, path: url.pathname, query, headers }, signedHeaders, headers['x-acs-content-sha256'] ?? '');
+  const signature = v3Signature(v3StringToSign(canonical), creds.accessKeySecret);
+  headers['authorization'] = `${acs3Algorithm} Credential=${creds.accessKeyId},SignedHeaders=${signedHeaders.join(';')},Signature=${signature}`;
+  const response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body: payload }) });
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    throw new ApiError(response.status, 'InvalidResponse', `the server answered non-JSON: ${text.slice(0, 200)}`, '');
+  }
+  if (!response.ok) {
+    const error = (parsed ?? {}) as { code?: string; message?: string; requestId?: string };
+    throw new ApiError(response.status, error.code ?? 'InternalError', error.message ?? response.statusText, error.requestId ?? '');
+  }
+  return parsed as T;
+}

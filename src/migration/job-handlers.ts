@@ -1,0 +1,20 @@
+import type { JobHandler } from '../engine/worker.ts';
+import type { Database } from '../store/database.ts';
+import type { Clock } from '../core/clock.ts';
+import type { JobStore } from '../engine/job-store.ts';
+
+/** What the domain's job handlers are given when a node starts. */
+export interface HandlerDeps {
+  readonly database: Database;
+  readonly clock: Clock;
+  readonly jobs: JobStore;
+  readonly dataDir: string;
+}
+
+/**
+ * The durable workflows of the product (replication schedules, instance migrations, events),
+ * by job kind. Every Ferry node runs all of them; a new workflow adds its kind here.
+ */
+export function migrationHandlers(_deps: HandlerDeps): Map<string, JobHandler> {
+  return new Map();
+}
