@@ -2,6 +2,8 @@ import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { builtinHandlers } from '../engine/builtin-handlers.ts';
+import type { ComputeDriver } from '../fleet/compute-driver.ts';
+import { SimComputeDriver } from '../fleet/sim-driver.ts';
 import { JobStore } from '../engine/job-store.ts';
 import { type JobHandler, Worker } from '../engine/worker.ts';
 import { loadMasterKey, openSecretBox } from '../identity/master-key.ts';
@@ -45,6 +47,8 @@ export interface Runtime {
   readonly clock: Clock;
   readonly secrets: SecretBox;
   readonly jobs: JobStore;
+  /** Moves instance disks between host storage pools (`<dataDir>/pools/<hostId>`). */
+  readonly driver: ComputeDriver;
   readonly worker: Worker | undefined;
   readonly metrics: ServerMetrics;
   readonly logger: Logger;
@@ -62,7 +66,8 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     const secrets = await openSecretBox(database.db, loadMasterKey(dataDir));
     const jobs = new JobStore(database, clock);
     const metrics = createMetrics(jobs);
-    const handlers = new Map<string, JobHandler>([...builtinHandlers, ...migrationHandlers({ database, clock, jobs, dataDir })]);
+    const driver = new SimComputeDriver({ dataDir, clock });
+    const handlers = new Map<string, JobHandler>([...builtinHandlers, ...migrationHandlers({ database, clock, jobs, dataDir, driver })]);
     const worker =
       options.worker === false
         ? undefined
@@ -91,6 +96,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
       clock,
       secrets,
       jobs,
+      driver,
       worker,
       metrics,
       logger,

@@ -2,6 +2,7 @@ import type { JobHandler } from '../engine/worker.ts';
 import type { Database } from '../store/database.ts';
 import type { Clock } from '../core/clock.ts';
 import type { JobStore } from '../engine/job-store.ts';
+import type { ComputeDriver } from '../fleet/compute-driver.ts';
 
 /** What the domain's job handlers are given when a node starts. */
 export interface HandlerDeps {
@@ -9,6 +10,7 @@ export interface HandlerDeps {
   readonly clock: Clock;
   readonly jobs: JobStore;
   readonly dataDir: string;
+  readonly driver: ComputeDriver;
 }
 
 /**
