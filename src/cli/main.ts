@@ -1,6 +1,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../core/errors.ts';
+import { ApiError } from './api-client.ts';
 import { attachPolicyFile, createKey, detachPolicyFromKey, setKeyEnabled } from './admin.ts';
+import { registerFleetCommands } from './fleet-commands.ts';
 import { serve } from './serve.ts';
 
 function positiveInt(value: string): number {
@@ -26,6 +28,8 @@ program
   .action(async (opts: { listen: string; data: string; db?: string; leaseMs?: number; pollMs?: number; workerConcurrency?: number; shutdownGraceMs: number }) => {
     await serve(opts);
   });
+
+registerFleetCommands(program);
 
 const admin = program.command('admin').description('administer accounts and access keys (talks to the database directly)');
 
@@ -80,6 +84,10 @@ try {
   if (isAppError(err)) {
     process.stderr.write(`ferry: ${err.alibabaCode}: ${err.message}\n`);
     process.exit(2);
+  }
+  if (err instanceof ApiError) {
+    process.stderr.write(`ferry: ${err.message}\n`);
+    process.exit(1);
   }
   throw err;
 }

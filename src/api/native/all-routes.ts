@@ -1,5 +1,6 @@
 import type { NativeRoutes } from './native-door.ts';
+import { fleetRoutes } from './routes/fleet.ts';
 import { jobRoutes } from './routes/jobs.ts';
 
 /** Every native route group; a new group adds itself here. */
-export const nativeRoutes: readonly NativeRoutes[] = [jobRoutes];
+export const nativeRoutes: readonly NativeRoutes[] = [jobRoutes, fleetRoutes];
