@@ -53,6 +53,6 @@ export function registerFleetCommands(program: Command): void {
     .option('--json', 'print one JSON object', false)
     .action(async (instanceId: string, opts: { json: boolean }) => {
       const view = await callApi<Record<string, unknown>>(credentialsFromEnv(), 'GET', `/api/v1/instances/${encodeURIComponent(instanceId)}`);
-      print(view, opts.json, (v: Record<string, unknown>) => Object.entries(v).map(([k, val]) => `${k}: ${typeof val === 'object' ? JSON.stringify(val) : String(val)}`).join('\n'));
+      print(view, opts.json, (v: Record<string, unknown>) => Object.entries(v).map(([k, val]) => `${k}: ${typeof val === 'string' ? val : JSON.stringify(val)}`).join('\n'));
     });
 }
