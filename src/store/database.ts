@@ -9,6 +9,7 @@ import {
   Kysely,
   Migrator,
   PostgresDialect,
+  type QueryResult,
   SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
@@ -43,12 +44,79 @@ export interface OpenOptions {
 
 const sqliteBusyTimeoutMs = 10_000;
 
+/** Prepared statements one SQLite connection keeps; the engine's hot path uses about a dozen. */
+const sqliteStatementCacheSize = 200;
+
 /**
- * SQLite's deferred BEGIN takes its write lock late, so two processes that both read
- * and then write can deadlock with SQLITE_BUSY that no busy timeout resolves.
- * BEGIN IMMEDIATE takes the write lock first: writers queue instead of failing.
+ * Kysely's SQLite connection prepares every statement anew, which costs about as much as running
+ * a small one; the job engine runs the same few statements thousands of times a second. This
+ * connection keeps the most recently used prepared statements, keyed by their SQL text.
  */
-class ImmediateSqliteDriver extends SqliteDriver {
+class CachingSqliteConnection implements DatabaseConnection {
+  readonly #handle: SqliteDatabase.Database;
+  readonly #uncached: DatabaseConnection;
+  // A Map iterates in insertion order: re-inserting on each use keeps the least recent first.
+  readonly #statements = new Map<string, SqliteDatabase.Statement>();
+
+  /** `uncached` is Kysely's own connection to the same handle. */
+  constructor(handle: SqliteDatabase.Database, uncached: DatabaseConnection) {
+    this.#handle = handle;
+    this.#uncached = uncached;
+  }
+
+  executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const statement = this.#prepare(compiledQuery.sql);
+    if (statement.reader) return Promise.resolve({ rows: statement.all(compiledQuery.parameters) as R[] });
+    const { changes, lastInsertRowid } = statement.run(compiledQuery.parameters);
+    return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
+  }
+
+  streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    // An open iterator keeps its statement busy, so a stream must not use a cached one.
+    return this.#uncached.streamQuery(compiledQuery, chunkSize);
+  }
+
+  #prepare(text: string): SqliteDatabase.Statement {
+    let statement = this.#statements.get(text);
+    if (statement === undefined) {
+      statement = this.#handle.prepare(text);
+      if (this.#statements.size >= sqliteStatementCacheSize) {
+        const oldest = this.#statements.keys().next();
+        if (oldest.done !== true) this.#statements.delete(oldest.value);
+      }
+    } else {
+      this.#statements.delete(text);
+    }
+    this.#statements.set(text, statement);
+    return statement;
+  }
+}
+
+/**
+ * Kysely's SQLite driver, which serialises use of its one connection, with two changes.
+ * Transactions start with BEGIN IMMEDIATE: SQLite's deferred BEGIN takes its write lock late,
+ * so two processes that both read and then write can deadlock with SQLITE_BUSY that no busy
+ * timeout resolves; BEGIN IMMEDIATE takes the write lock first, so writers queue instead of
+ * failing. And the connection it lends out keeps prepared statements.
+ */
+class FerrySqliteDriver extends SqliteDriver {
+  readonly #opened: { handle?: SqliteDatabase.Database };
+  #connection: CachingSqliteConnection | undefined;
+
+  constructor(open: () => SqliteDatabase.Database) {
+    const opened: { handle?: SqliteDatabase.Database } = {};
+    super({ database: () => Promise.resolve((opened.handle = open())) });
+    this.#opened = opened;
+  }
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    // The base driver waits for the lock on its one connection; ours wraps it, under that lock.
+    const uncached = await super.acquireConnection();
+    if (this.#opened.handle === undefined) throw new Error('SQLite driver used before init');
+    this.#connection ??= new CachingSqliteConnection(this.#opened.handle, uncached);
+    return this.#connection;
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
@@ -56,21 +124,19 @@ class ImmediateSqliteDriver extends SqliteDriver {
 
 function sqliteDialect(path: string): Dialect {
   mkdirSync(dirname(path), { recursive: true });
-  const config = {
-    database: () => {
-      const handle = new SqliteDatabase(path, { timeout: sqliteBusyTimeoutMs });
-      handle.pragma('journal_mode = WAL');
-      handle.pragma('synchronous = NORMAL');
-      handle.pragma('foreign_keys = ON');
-      handle.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
-      return Promise.resolve(handle);
-    },
+  const open = (): SqliteDatabase.Database => {
+    const handle = new SqliteDatabase(path, { timeout: sqliteBusyTimeoutMs });
+    handle.pragma('journal_mode = WAL');
+    handle.pragma('synchronous = NORMAL');
+    handle.pragma('foreign_keys = ON');
+    handle.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`);
+    return handle;
   };
-  // Reuse Kysely's SQLite pieces; only the transaction start differs.
-  const base = new SqliteDialect(config);
+  // Reuse Kysely's SQLite pieces; only the driver differs.
+  const base = new SqliteDialect({ database: () => Promise.resolve(open()) });
   return {
     createAdapter: () => new SqliteAdapter(),
-    createDriver: () => new ImmediateSqliteDriver(config),
+    createDriver: () => new FerrySqliteDriver(open),
     createQueryCompiler: () => new SqliteQueryCompiler(),
     createIntrospector: (db) => base.createIntrospector(db),
   };

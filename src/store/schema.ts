@@ -1,5 +1,7 @@
+import type { EnsTables } from './schema-ens.ts';
 import type { FleetTables } from './schema-fleet.ts';
 import type { IdentityTables } from './schema-identity.ts';
+import type { MoveTables } from './schema-moves.ts';
 import type { SmcTables } from './schema-smc.ts';
 import type { Generated } from 'kysely';
 
@@ -59,6 +61,6 @@ interface FoundationTables {
 }
 
 /** Every table, composed from one interface per area so areas can grow independently. */
-export interface DatabaseSchema extends FoundationTables, IdentityTables, FleetTables, SmcTables {}
+export interface DatabaseSchema extends FoundationTables, IdentityTables, FleetTables, SmcTables, EnsTables, MoveTables {}
 
 export type Generate<T> = Generated<T>;

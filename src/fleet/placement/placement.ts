@@ -1,0 +1,233 @@
+/**
+ * The placement service: decide from the in-memory capacity index, verify and reserve in the
+ * database. One `Placement` per open Database and process (see `placementFor`); several Ferry
+ * processes on one PostgreSQL each keep their own index, and the database settles races.
+ */
+import { type Clock, systemClock } from '../../core/clock.ts';
+import { AppError } from '../../core/errors.ts';
+import type { Database } from '../../store/database.ts';
+import { CapacityIndex } from './capacity-index.ts';
+import {
+  ClaimRace,
+  type CommittedClaim,
+  type PlacementClaim,
+  commitClaimInTrx,
+  expiredClaimIds,
+  insertClaim,
+  loadHostSnapshots,
+  releaseClaimInTrx,
+} from './claims.ts';
+import { type DryRunResult, describeRequest, explainPlacement, summarizeRejections } from './dry-run.ts';
+import { type PlacementRequest, type ResolvedRequest, resolveRequest } from './request.ts';
+
+export interface PlacementOptions {
+  readonly clock?: Clock;
+  /** Reload the whole index when it is older than this; default 60 s. */
+  readonly maxIndexAgeMs?: number;
+  /** A claim that finds nothing reloads the index first, at most this often; default 1 s. */
+  readonly minReloadIntervalMs?: number;
+  /** Hosts tried before a claim gives up on races; default 32. */
+  readonly maxAttempts?: number;
+}
+
+/** Nothing passes the filters. `dryRun` says which filter turned each host away. */
+export class NoValidHostError extends AppError {
+  readonly dryRun: DryRunResult;
+
+  constructor(req: ResolvedRequest, dryRun: DryRunResult) {
+    super(
+      'Conflict',
+      { reason: `No host can take ${describeRequest(req)}. Rejected by ${summarizeRejections(dryRun.rejected)}. Free capacity, widen the zone or pick another dedicated host.` },
+      { alibabaCode: 'OperationDenied.NoStock' },
+    );
+    this.dryRun = dryRun;
+  }
+}
+
+/** Counters for operators and tests. */
+export interface PlacementStats {
+  claims: number;
+  /** Claims the database refused because another process got there first. */
+  conflicts: number;
+  fullReloads: number;
+  hostRefreshes: number;
+}
+
+export class Placement {
+  readonly #database: Database;
+  readonly #clock: Clock;
+  readonly #maxAgeMs: number;
+  readonly #minReloadMs: number;
+  readonly #maxAttempts: number;
+  #index: CapacityIndex;
+  #loadedAtMs: number;
+  readonly stats: PlacementStats = { claims: 0, conflicts: 0, fullReloads: 0, hostRefreshes: 0 };
+
+  private constructor(database: Database, index: CapacityIndex, options: PlacementOptions) {
+    this.#database = database;
+    this.#clock = options.clock ?? systemClock;
+    this.#maxAgeMs = options.maxIndexAgeMs ?? 60_000;
+    this.#minReloadMs = options.minReloadIntervalMs ?? 1_000;
+    this.#maxAttempts = options.maxAttempts ?? 32;
+    this.#index = index;
+    this.#loadedAtMs = this.#clock.nowMs();
+  }
+
+  /** Load the capacity index of every host from the database. */
+  static async load(database: Database, options: PlacementOptions = {}): Promise<Placement> {
+    return new Placement(database, CapacityIndex.fromSnapshots(await loadHostSnapshots(database.db)), options);
+  }
+
+  get index(): CapacityIndex {
+    return this.#index;
+  }
+
+  /** Reload every host from the database. */
+  async refresh(): Promise<void> {
+    const now = this.#clock.nowMs();
+    this.#index = CapacityIndex.fromSnapshots(await loadHostSnapshots(this.#database.db));
+    this.#loadedAtMs = now;
+    this.stats.fullReloads += 1;
+  }
+
+  /** Reload the given hosts (after the database refused a claim on them, or a state change). */
+  async refreshHosts(hostIds: readonly string[]): Promise<void> {
+    const snapshots = await loadHostSnapshots(this.#database.db, hostIds);
+    const found = new Set(snapshots.map((s) => s.id));
+    for (const snapshot of snapshots) this.#index.upsertHost(snapshot);
+    for (const id of hostIds) if (!found.has(id)) this.#index.removeHost(id);
+    this.stats.hostRefreshes += hostIds.length;
+  }
+
+  /** Where `request` would land and why every other host would not take it; reserves nothing. */
+  async dryRun(request: PlacementRequest, options: { maxReasons?: number } = {}): Promise<DryRunResult> {
+    await this.#reloadIfOld();
+    const req = await resolveRequest(this.#database.db, request);
+    return explainPlacement(this.#index, req, options.maxReasons);
+  }
+
+  /**
+   * Reserve capacity for `request` on one NUMA node, atomically in the database. Throws
+   * NoValidHostError (with a dry run) when no host qualifies.
+   */
+  async claim(request: PlacementRequest): Promise<PlacementClaim> {
+    await this.#reloadIfOld();
+    const { db, dialect } = this.#database;
+    let req = await resolveRequest(db, request);
+    const startedAtMs = this.#clock.nowMs();
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
+      const choice = this.#index.choose(req);
+      if (choice === undefined) {
+        // The index may be stale the other way (others freed capacity): reload once, rate limited.
+        if (this.#loadedAtMs < startedAtMs && this.#clock.nowMs() - this.#loadedAtMs >= this.#minReloadMs) {
+          await this.refresh();
+          continue;
+        }
+        throw new NoValidHostError(req, explainPlacement(this.#index, req, 50));
+      }
+      const hostId = choice.host.id;
+      let claim: PlacementClaim | undefined;
+      const attempted = req;
+      try {
+        claim = await db.transaction().execute((trx) => insertClaim(trx, dialect, hostId, choice.node, attempted, this.#clock.nowMs()));
+      } catch (err) {
+        if (!(err instanceof ClaimRace)) throw err;
+        // An anti-affine instance was claimed onto that host meanwhile: never try it again.
+        req = { ...req, avoidHostIds: new Set([...req.avoidHostIds, hostId]) };
+      }
+      if (claim !== undefined) {
+        this.#index.adjustUsed(hostId, claim.numaNode, claim.vcpus, claim.memoryMib);
+        this.stats.claims += 1;
+        return claim;
+      }
+      this.stats.conflicts += 1;
+      await this.refreshHosts([hostId]);
+    }
+    throw new AppError('Conflict', { reason: `Placement of ${describeRequest(req)} lost ${this.#maxAttempts} races for capacity in a row; retry.` });
+  }
+
+  /** Give a held claim's capacity back (idempotent). */
+  async release(claimId: string): Promise<PlacementClaim> {
+    const { db, dialect } = this.#database;
+    const { claim, freed } = await db.transaction().execute((trx) => releaseClaimInTrx(trx, dialect, claimId, this.#clock.nowMs()));
+    if (freed) this.noteReleased(claim);
+    return claim;
+  }
+
+  /** The claim's instance now lives on the claimed host and NUMA node. */
+  async commit(claimId: string): Promise<CommittedClaim> {
+    const { db, dialect } = this.#database;
+    const committed = await db.transaction().execute((trx) => commitClaimInTrx(trx, dialect, claimId, this.#clock.nowMs()));
+    this.noteCommitted(committed);
+    return committed;
+  }
+
+  /** Tell the index about a commit made elsewhere in this process (a cold move's own transaction). */
+  noteCommitted(committed: CommittedClaim): void {
+    this.#index.adjustUsed(committed.fromHostId, committed.fromNode, -committed.freedVcpus, -committed.freedMemoryMib);
+  }
+
+  /** Tell the index about a release made elsewhere in this process (a cold move's rollback). */
+  noteReleased(claim: PlacementClaim): void {
+    this.#index.adjustUsed(claim.hostId, claim.numaNode, -claim.vcpus, -claim.memoryMib);
+  }
+
+  /** Release every held claim whose TTL ran out; returns them. */
+  async releaseExpired(): Promise<PlacementClaim[]> {
+    const released: PlacementClaim[] = [];
+    for (const id of await expiredClaimIds(this.#database.db, this.#clock.nowMs())) released.push(await this.release(id));
+    return released;
+  }
+
+  async #reloadIfOld(): Promise<void> {
+    if (this.#clock.nowMs() - this.#loadedAtMs > this.#maxAgeMs) await this.refresh();
+  }
+}
+
+const cache = new WeakMap<Database, Promise<Placement>>();
+
+/** This process's Placement for `database`, loaded on first use. */
+export function placementFor(database: Database, options: PlacementOptions = {}): Promise<Placement> {
+  let placement = cache.get(database);
+  if (placement === undefined) {
+    placement = Placement.load(database, options);
+    cache.set(database, placement);
+    void placement.catch(() => cache.delete(database));
+  }
+  return placement;
+}
+
+/** The cached Placement for `database`, if one was loaded; never loads. */
+export function cachedPlacement(database: Database): Promise<Placement> | undefined {
+  return cache.get(database);
+}
+
+/** Drop the cached index (after fleet apply changed hosts); the next use reloads. */
+export function forgetPlacement(database: Database): void {
+  cache.delete(database);
+}
+
+/** Reserve capacity for `request`; see Placement.claim. */
+export async function claimPlacement(database: Database, request: PlacementRequest): Promise<PlacementClaim> {
+  return (await placementFor(database)).claim(request);
+}
+
+/** Give a held claim's capacity back (idempotent). */
+export async function releaseClaim(database: Database, claimId: string): Promise<PlacementClaim> {
+  return (await placementFor(database)).release(claimId);
+}
+
+/** Move the claim's instance onto the claimed host and NUMA node. */
+export async function commitClaim(database: Database, claimId: string): Promise<CommittedClaim> {
+  return (await placementFor(database)).commit(claimId);
+}
+
+/** Where `request` would land, and for every other host the filter that rejected it. */
+export async function dryRun(database: Database, request: PlacementRequest, options: { maxReasons?: number } = {}): Promise<DryRunResult> {
+  return (await placementFor(database)).dryRun(request, options);
+}
+
+/** Release claims whose TTL ran out; run it periodically (a crashed mover's claims come back). */
+export async function releaseExpiredClaims(database: Database): Promise<PlacementClaim[]> {
+  return (await placementFor(database)).releaseExpired();
+}
