@@ -9,6 +9,7 @@ import { nativeRoutes } from './native/all-routes.ts';
 import { registerNativeDoor } from './native/native-door.ts';
 import { buildActionRegistry } from './alibaba/all-actions.ts';
 import { registerPopDoor } from './alibaba/pop-door.ts';
+import { registerHuaweiDoor } from './huawei/huawei-door.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The HTTP server: health, metrics, and the front doors, all over one runtime. */
@@ -62,6 +63,7 @@ export function buildApp(runtime: Runtime): FastifyInstance {
   });
   registerPopDoor(app, runtime, { registry, limiter: new RequestLimiter(runtime.rateLimits, runtime.clock) });
   registerNativeDoor(app, runtime, nativeRoutes);
+  registerHuaweiDoor(app, runtime);
 
   app.get('/docs', { schema: { hide: true } }, () => {
     const document = app.swagger() as unknown as Record<string, unknown>;

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { type Clock, systemClock } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
+import { clockFromEnv } from '../core/offset-clock.ts';
 import { builtinHandlers } from '../engine/builtin-handlers.ts';
 import type { ComputeDriver } from '../fleet/compute-driver.ts';
 import { SimComputeDriver } from '../fleet/sim-driver.ts';
@@ -59,7 +60,7 @@ export interface Runtime {
 /** Open the database (migrating it), bind the master key, and start the worker. */
 export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
   const dataDir = resolve(options.dataDir);
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? clockFromEnv();
   const logger = options.logger ?? pino({ name: 'ferry' });
   const database = await openDatabase({ url: options.dbUrl, dataDir });
   try {

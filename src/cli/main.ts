@@ -1,15 +1,18 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../core/errors.ts';
 import { ApiError } from './api-client.ts';
-import { attachPolicyFile, createKey, detachPolicyFromKey, setKeyEnabled } from './admin.ts';
+import { registerEventCommands } from './event-commands.ts';
+import { registerAgentCommand } from './agent-command.ts';
 import { registerFleetCommands } from './fleet-commands.ts';
-import { serve } from './serve.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive whole number');
   return n;
 }
+
+/** The admin commands' database code, loaded on use: the drivers it pulls in are most of a client command's start-up time. */
+const adminTools = () => import('./admin.ts');
 
 const program = new Command('ferry')
   .description('Ferry: self-hosted compute migration speaking the Alibaba SMC/ENS and Huawei ECS APIs')
@@ -26,10 +29,14 @@ program
   .addOption(new Option('--worker-concurrency <n>', 'jobs this node runs at once').argParser(positiveInt))
   .addOption(new Option('--shutdown-grace-ms <ms>', 'how long running jobs may finish after SIGTERM').argParser(positiveInt).default(10_000))
   .action(async (opts: { listen: string; data: string; db?: string; leaseMs?: number; pollMs?: number; workerConcurrency?: number; shutdownGraceMs: number }) => {
+    // Loaded on use: the HTTP stack is most of the CLI's start-up time, and agents and clients never need it.
+    const { serve } = await import('./serve.ts');
     await serve(opts);
   });
 
 registerFleetCommands(program);
+registerAgentCommand(program);
+registerEventCommands(program);
 
 const admin = program.command('admin').description('administer accounts and access keys (talks to the database directly)');
 
@@ -41,7 +48,7 @@ admin
   .option('--account <name>', 'account name', 'default')
   .option('--json', 'print one JSON object', false)
   .action(async (opts: { data: string; db?: string; account: string; json: boolean }) => {
-    const key = await createKey(opts);
+    const key = await (await adminTools()).createKey(opts);
     if (opts.json) process.stdout.write(`${JSON.stringify(key)}\n`);
     else {
       process.stdout.write(
@@ -60,12 +67,12 @@ const policy = admin.command('policy').description('RAM-like access policies of 
 withDatabaseOptions(policy.command('attach <accessKeyId>').description('attach a policy (JSON: {"Statement":[{"Effect","Action","Resource"}]}) to a key, replacing its old one'))
   .requiredOption('-f, --file <policy.json>', 'policy document; - reads standard input')
   .action(async (accessKeyId: string, opts: { data: string; db?: string; file: string }) => {
-    await attachPolicyFile(opts, accessKeyId, opts.file);
+    await (await adminTools()).attachPolicyFile(opts, accessKeyId, opts.file);
     process.stdout.write(`policy attached to ${accessKeyId}\n`);
   });
 withDatabaseOptions(policy.command('detach <accessKeyId>').description('remove a key\'s policy: the key gets its account\'s full access again')).action(
   async (accessKeyId: string, opts: { data: string; db?: string }) => {
-    await detachPolicyFromKey(opts, accessKeyId);
+    await (await adminTools()).detachPolicyFromKey(opts, accessKeyId);
     process.stdout.write(`policy detached from ${accessKeyId}\n`);
   },
 );
@@ -73,7 +80,7 @@ withDatabaseOptions(policy.command('detach <accessKeyId>').description('remove a
 const key = admin.command('key').description('enable or disable access keys');
 for (const [verb, enabled] of [['disable', false], ['enable', true]] as const) {
   withDatabaseOptions(key.command(`${verb} <accessKeyId>`).description(`${verb} an access key`)).action(async (accessKeyId: string, opts: { data: string; db?: string }) => {
-    await setKeyEnabled(opts, accessKeyId, enabled);
+    await (await adminTools()).setKeyEnabled(opts, accessKeyId, enabled);
     process.stdout.write(`${accessKeyId} ${verb}d\n`);
   });
 }

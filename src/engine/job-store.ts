@@ -1,4 +1,4 @@
-import { type Transaction, type UpdateObject, sql } from 'kysely';
+import { type QueryCreator, type RawBuilder, type SqlBool, type Transaction, type UpdateObject, sql } from 'kysely';
 import type { Clock } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
@@ -80,6 +80,8 @@ const defaultMaxAttempts = 5;
 export class JobStore {
   readonly #database: Database;
   readonly #clock: Clock;
+  /** Completions waiting for this turn's shared UPDATE. */
+  readonly #completions: PendingCompletion[] = [];
 
   constructor(database: Database, clock: Clock) {
     this.#database = database;
@@ -159,47 +161,53 @@ export class JobStore {
 
   /**
    * Claim up to `limit` due jobs of the given kinds for `owner`: queued jobs whose run_at has
-   * come, and running jobs whose lease expired (a takeover). Each claim bumps the fencing token.
-   * PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent claimers never wait on each other;
-   * SQLite: the claim runs in one BEGIN IMMEDIATE transaction, a single writer at a time.
+   * come, and running jobs whose lease expired (a takeover), earliest run_at first. Each claim
+   * bumps the fencing token. Running jobs asked to cancel whose lease expired are cancelled on the
+   * way, not taken over.
+   * PostgreSQL: one statement whose selects lock with FOR UPDATE SKIP LOCKED, so concurrent
+   * claimers never wait on each other and a claim costs one round trip;
+   * SQLite: one BEGIN IMMEDIATE transaction, a single writer at a time.
    */
   async claim(owner: string, kinds: readonly string[], limit: number, leaseMs: number): Promise<Claim[]> {
     if (kinds.length === 0 || limit <= 0) return [];
     const now = this.#clock.nowMs();
-    const lock = this.#database.dialect === 'postgres' ? sql`for update skip locked` : sql``;
-    const kindList = sql.join(kinds.map((k) => sql`${k}`));
-    return this.db.transaction().execute(async (trx) => {
-      // Jobs asked to cancel whose worker vanished are cancelled, not taken over.
-      await trx
+    const postgres = this.#database.dialect === 'postgres';
+    const claimed = {
+      state: 'running',
+      lease_owner: owner,
+      lease_expires_at: now + leaseMs,
+      fencing_token: sql<number>`fencing_token + 1`,
+      attempts: sql<number>`attempts + 1`,
+      updated_at: now,
+    } as const;
+    if (postgres) {
+      // Data-modifying CTEs run once, whether read or not; `picked` skips what `swept` cancels.
+      const rows = await this.db
+        .with('swept', (db) => sweepExpiredCancels(db, now))
+        .with('picked', (db) => dueJobs(db, kinds, limit, now))
         .updateTable('jobs')
-        .set({ state: 'cancelled', lease_owner: null, lease_expires_at: null, error: 'cancelled', updated_at: now, finished_at: now })
-        .where('state', '=', 'running')
-        .where('cancel_requested', '=', 1)
-        .where('lease_expires_at', '<', now)
+        .set(claimed)
+        .from('picked')
+        .whereRef('jobs.id', '=', 'picked.id')
+        .returningAll('jobs')
+        .returning('picked.state as prior_state')
         .execute();
-      const picked = await sql<{ id: string; state: string }>`
-        select id, state from jobs
-        where kind in (${kindList})
-          and ((state = 'queued' and run_at <= ${now})
-            or (state = 'running' and lease_expires_at < ${now}))
-        order by run_at, id
-        limit ${limit}
-        ${lock}`.execute(trx);
-      if (picked.rows.length === 0) return [];
+      return rows.map(({ prior_state, ...row }) => ({ job: toRecord(row), takeover: prior_state === 'running' }));
+    }
+    // SQLite's RETURNING cannot name `picked`, so the prior states come from the selects. Each
+    // select is cheaper alone than in a union, which sorts both sides again to merge them.
+    return this.db.transaction().execute(async (trx) => {
+      await sweepExpiredCancels(trx, now).execute();
+      const candidates = [...(await expiredLeases(trx, kinds, limit, now).execute()), ...(await dueQueued(trx, kinds, limit, now).execute())];
+      const picked = candidates.sort(byRunAtThenId).slice(0, limit);
+      if (picked.length === 0) return [];
       const rows = await trx
         .updateTable('jobs')
-        .set({
-          state: 'running',
-          lease_owner: owner,
-          lease_expires_at: now + leaseMs,
-          fencing_token: sql`fencing_token + 1`,
-          attempts: sql`attempts + 1`,
-          updated_at: now,
-        })
-        .where('id', 'in', picked.rows.map((r) => r.id))
+        .set(claimed)
+        .where('id', 'in', picked.map((r) => r.id))
         .returningAll()
         .execute();
-      const prior = new Map(picked.rows.map((r) => [r.id, r.state]));
+      const prior = new Map(picked.map((r) => [r.id, r.state]));
       return rows.map((row) => ({ job: toRecord(row), takeover: prior.get(row.id) === 'running' }));
     });
   }
@@ -209,18 +217,57 @@ export class JobStore {
    * a worker that gets `held: false` must stop: its token is stale.
    */
   async renew(lease: Lease, leaseMs: number): Promise<{ held: boolean; cancelRequested: boolean }> {
+    const held = await this.renewAll([lease], leaseMs);
+    const answer = held.get(lease.jobId);
+    return { held: answer !== undefined, cancelRequested: answer?.cancelRequested ?? false };
+  }
+
+  /**
+   * Extend many leases with one statement. The answer maps each job whose lease is still held
+   * to whether a cancel was asked; a lease missing from it is stale.
+   */
+  async renewAll(leases: readonly Lease[], leaseMs: number): Promise<Map<string, { cancelRequested: boolean }>> {
+    if (leases.length === 0) return new Map();
     const now = this.#clock.nowMs();
-    const row = await this.db
+    const rows = await this.db
       .updateTable('jobs')
       .set({ lease_expires_at: now + leaseMs, updated_at: now })
-      .where('id', '=', lease.jobId)
-      .where('fencing_token', '=', lease.fencingToken)
-      .where('state', '=', 'running')
-      .returning(['cancel_requested'])
-      .executeTakeFirst();
-    return row === undefined
-      ? { held: false, cancelRequested: false }
-      : { held: true, cancelRequested: Number(row.cancel_requested) === 1 };
+      .where(inState('running'))
+      .where((eb) => eb.or(leases.map((l) => eb.and([eb('id', '=', l.jobId), eb('fencing_token', '=', l.fencingToken)]))))
+      .returning(['id', 'cancel_requested'])
+      .execute();
+    return new Map(rows.map((r) => [r.id, { cancelRequested: Number(r.cancel_requested) === 1 }]));
+  }
+
+  /**
+   * Save a checkpoint or move the job on, if the lease is still held; a stale worker's write is
+   * refused with LeaseLost. One UPDATE whose WHERE carries the fencing check: a single statement
+   * is atomic, so no transaction is needed. Completions made in the same event-loop turn (a
+   * claimed batch of short jobs ends together) share one UPDATE, each row still fenced on its own.
+   */
+  async write(lease: Lease, change: JobFinish): Promise<void> {
+    if (change.to === 'succeeded') return this.#complete({ lease, resultJson: JSON.stringify(change.result ?? null) });
+    await fencedUpdate(this.db, lease, finishUpdate(change, this.#clock.nowMs()));
+  }
+
+  #complete(completion: Completion): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#completions.length === 0) setImmediate(() => void this.#flushCompletions());
+      this.#completions.push({ ...completion, resolve, reject });
+    });
+  }
+
+  async #flushCompletions(): Promise<void> {
+    const batch = this.#completions.splice(0);
+    try {
+      const held = await completeAll(this.db, batch, this.#clock.nowMs());
+      for (const { lease, resolve, reject } of batch) {
+        if (held.has(leaseKey(lease))) resolve();
+        else reject(new AppError('LeaseLost', { jobId: lease.jobId, token: lease.fencingToken }));
+      }
+    } catch (err) {
+      for (const { reject } of batch) reject(err);
+    }
   }
 
   /**
@@ -231,17 +278,7 @@ export class JobStore {
   async fence<T>(lease: Lease, work: (trx: Trx) => Promise<T>, finish?: JobFinish): Promise<T> {
     const now = this.#clock.nowMs();
     return this.db.transaction().execute(async (trx) => {
-      const update = finish === undefined ? { updated_at: now } : finishUpdate(finish, now);
-      const touched = await trx
-        .updateTable('jobs')
-        .set(update)
-        .where('id', '=', lease.jobId)
-        .where('fencing_token', '=', lease.fencingToken)
-        .where('state', '=', 'running')
-        .executeTakeFirst();
-      if (Number(touched.numUpdatedRows) !== 1) {
-        throw new AppError('LeaseLost', { jobId: lease.jobId, token: lease.fencingToken });
-      }
+      await fencedUpdate(trx, lease, finish === undefined ? { updated_at: now } : finishUpdate(finish, now));
       return work(trx);
     });
   }
@@ -255,6 +292,122 @@ export class JobStore {
       .execute();
     return rows.map((r) => ({ kind: r.kind, state: r.state, count: Number(r.count) }));
   }
+}
+
+/**
+ * `state = '<state>'` with the name written into the SQL, not bound: SQLite picks the partial
+ * indexes jobs_queued and jobs_running by a statement's text, and a bound value that decides the
+ * choice makes it prepare the statement anew on every run.
+ */
+function inState(state: JobState): RawBuilder<SqlBool> {
+  return sql<SqlBool>`state = ${sql.lit(state)}`;
+}
+
+/** A job's result, serialised, to record under its lease. */
+interface Completion {
+  readonly lease: Lease;
+  readonly resultJson: string;
+}
+
+interface PendingCompletion extends Completion {
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+function leaseKey(lease: { readonly jobId: string; readonly fencingToken: number }): string {
+  return `${lease.jobId}:${lease.fencingToken}`;
+}
+
+/**
+ * Mark jobs succeeded in one UPDATE. Each row changes only under its own lease (id, fencing
+ * token, still running); answers the leases (`leaseKey`) that were held, the others were refused.
+ */
+async function completeAll(db: Db, completions: readonly Completion[], now: number): Promise<Set<string>> {
+  const result = sql<string>`case ${sql.join(
+    completions.map(({ lease, resultJson }) => sql`when id = ${lease.jobId} and fencing_token = ${lease.fencingToken} then ${resultJson}`),
+    sql` `,
+  )} end`;
+  const rows = await db
+    .updateTable('jobs')
+    .set({ state: 'succeeded', result, error: null, lease_owner: null, lease_expires_at: null, updated_at: now, finished_at: now })
+    .where(inState('running'))
+    .where((eb) => eb.or(completions.map(({ lease }) => eb.and([eb('id', '=', lease.jobId), eb('fencing_token', '=', lease.fencingToken)]))))
+    .returning(['id', 'fencing_token'])
+    .execute();
+  return new Set(rows.map((row) => leaseKey({ jobId: row.id, fencingToken: Number(row.fencing_token) })));
+}
+
+/** The UPDATE behind every write a worker makes: it touches the row only under the worker's own lease. */
+async function fencedUpdate(db: Db | Trx, lease: Lease, update: UpdateObject<DatabaseSchema, 'jobs'>): Promise<void> {
+  const touched = await db
+    .updateTable('jobs')
+    .set(update)
+    .where('id', '=', lease.jobId)
+    .where('fencing_token', '=', lease.fencingToken)
+    .where(inState('running'))
+    .executeTakeFirst();
+  if (Number(touched.numUpdatedRows) !== 1) {
+    throw new AppError('LeaseLost', { jobId: lease.jobId, token: lease.fencingToken });
+  }
+}
+
+/** Running jobs asked to cancel whose worker vanished (lease expired) are cancelled, not taken over. */
+function sweepExpiredCancels(db: QueryCreator<DatabaseSchema>, now: number) {
+  return db
+    .updateTable('jobs')
+    .set({ state: 'cancelled', lease_owner: null, lease_expires_at: null, error: 'cancelled', updated_at: now, finished_at: now })
+    .where(inState('running'))
+    .where('cancel_requested', '=', 1)
+    .where('lease_expires_at', '<', now);
+}
+
+/** Running jobs whose lease expired, from jobs_running: an empty range while every worker is alive. */
+function expiredLeases(db: QueryCreator<DatabaseSchema>, kinds: readonly string[], limit: number, now: number) {
+  return db
+    .selectFrom('jobs')
+    .select(['id', 'state', 'run_at'])
+    .where(inState('running'))
+    .where('lease_expires_at', '<', now)
+    .where('cancel_requested', '=', 0)
+    .where('kind', 'in', kinds)
+    .orderBy('run_at')
+    .orderBy('id')
+    .limit(limit);
+}
+
+/** Queued jobs whose run_at has come, earliest first: a range of jobs_queued, in its order. */
+function dueQueued(db: QueryCreator<DatabaseSchema>, kinds: readonly string[], limit: number, now: number) {
+  return db
+    .selectFrom('jobs')
+    .select(['id', 'state', 'run_at'])
+    .where(inState('queued'))
+    .where('run_at', '<=', now)
+    .where('kind', 'in', kinds)
+    .orderBy('run_at')
+    .orderBy('id')
+    .limit(limit);
+}
+
+/**
+ * The `limit` jobs a claim takes, earliest run_at first, locked for this claim on PostgreSQL:
+ * expired leases and due queued jobs read apart, each from its own index, and only their at
+ * most 2 x `limit` rows merged. One `or` of both would read and sort every due job.
+ */
+function dueJobs(db: QueryCreator<DatabaseSchema>, kinds: readonly string[], limit: number, now: number) {
+  const expired = expiredLeases(db, kinds, limit, now).forUpdate().skipLocked();
+  const queued = dueQueued(db, kinds, limit, now).forUpdate().skipLocked();
+  return db
+    .selectFrom(expired.as('expired'))
+    .select(['id', 'state', 'run_at'])
+    .unionAll(db.selectFrom(queued.as('queued')).select(['id', 'state', 'run_at']))
+    .orderBy('run_at')
+    .orderBy('id')
+    .limit(limit);
+}
+
+/** The order a claim takes jobs in, as SQL's `order by run_at, id` sorts them. */
+function byRunAtThenId(a: { run_at: number; id: string }, b: { run_at: number; id: string }): number {
+  return Number(a.run_at) - Number(b.run_at) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** How a fenced write moves the job on. */

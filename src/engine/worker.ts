@@ -3,7 +3,7 @@ import { type Clock, sleep, systemClock } from '../core/clock.ts';
 import { AppError, isAppError } from '../core/errors.ts';
 import { randomId } from '../core/ids.ts';
 import { type BackoffPolicy, backoffDelayMs, defaultBackoff } from './backoff.ts';
-import type { JobFinish, JobRecord, JobStore, Lease, Trx } from './job-store.ts';
+import type { JobRecord, JobStore, Lease, Trx } from './job-store.ts';
 
 /** What a handler sees of its job, and the only way it may write while holding the lease. */
 export interface JobContext {
@@ -53,6 +53,38 @@ class JobAbort extends Error {
   }
 }
 
+/**
+ * How the worker tells one handler to stop, and why it did. The AbortSignal is made on first
+ * use: most handlers of short jobs never read it, and making one costs more than the rest of
+ * such a job's bookkeeping in this process.
+ */
+class JobStop {
+  reason: StopReason | undefined;
+  #controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  stop(reason: StopReason): void {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    (this.#controller ??= new AbortController()).abort(new JobAbort(reason));
+  }
+}
+
+/** One claimed job in this worker, from its claim until its outcome is written. */
+interface RunningJob {
+  readonly job: JobRecord;
+  readonly lease: Lease;
+  readonly stop: JobStop;
+  /** Set when the handler completed the job itself, in its own fenced transaction. */
+  finished: boolean;
+}
+
+/** How a handler's run ended: its result, or what it threw. */
+type Attempt = { readonly ok: true; readonly result: unknown } | { readonly ok: false; readonly error: unknown };
+
 /** The worker's name in lease_owner: host, pid and a random tail, unique per process start. */
 export function defaultOwner(): string {
   return `${hostname()}:${process.pid}:${randomId(6)}`;
@@ -72,9 +104,15 @@ export class Worker {
   readonly #backoff: BackoffPolicy;
   readonly #clock: Clock;
   readonly #events: WorkerEvents;
-  readonly #running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  readonly #running = new Map<string, { readonly run: RunningJob; readonly done: Promise<void> }>();
+  /** Handlers running now; a job whose handler has returned frees its slot while its outcome is written. */
+  #busy = 0;
+  /** The last claim filled every slot it asked for, so more jobs are probably due. */
+  #moreDue = true;
   #loop: Promise<void> | undefined;
+  #renewals: Promise<void> | undefined;
   #stopping = new AbortController();
+  #stopRenewing = new AbortController();
   #wake: (() => void) | undefined;
 
   constructor(store: JobStore, handlers: ReadonlyMap<string, JobHandler>, options: WorkerOptions = {}) {
@@ -96,7 +134,10 @@ export class Worker {
   start(): void {
     if (this.#loop !== undefined) return;
     this.#stopping = new AbortController();
+    this.#stopRenewing = new AbortController();
+    this.#moreDue = true;
     this.#loop = this.#claimLoop();
+    this.#renewals = this.#renewLoop(this.#stopRenewing.signal);
   }
 
   /** Look for work now instead of at the next poll (after a local enqueue). */
@@ -114,29 +155,37 @@ export class Worker {
     await this.#loop;
     this.#loop = undefined;
     const all = Promise.all([...this.#running.values()].map((r) => r.done));
-    const timer = sleep(graceMs).then(() => 'timeout' as const);
+    const graceOver = new AbortController();
+    const timer = sleep(graceMs, graceOver.signal).then(() => 'timeout' as const, () => 'done' as const);
     if ((await Promise.race([all.then(() => 'done' as const), timer])) === 'timeout') {
-      for (const { controller } of this.#running.values()) controller.abort(new JobAbort('shutdown'));
+      for (const { run } of this.#running.values()) run.stop.stop('shutdown');
       await all;
     }
+    graceOver.abort();
+    // Leases are renewed until the last job has settled: a handed-back job must not expire first.
+    this.#stopRenewing.abort();
+    await this.#renewals;
+    this.#renewals = undefined;
   }
 
   async #claimLoop(): Promise<void> {
     const kinds = [...this.#handlers.keys()];
     while (!this.#stopping.signal.aborted) {
-      const free = this.#concurrency - this.#running.size;
+      const free = this.#concurrency - this.#busy;
       let claimed = 0;
       if (free > 0) {
         try {
           const claims = await this.#store.claim(this.owner, kinds, free, this.#leaseMs);
           claimed = claims.length;
+          this.#moreDue = claimed === free;
           for (const { job, takeover } of claims) this.#launch(job, takeover);
         } catch (err) {
           this.#events.error?.(err);
         }
       }
-      // Busy: go again at once while there is room; idle or full: wait for a poke or a slot.
-      if (claimed > 0 && this.#running.size < this.#concurrency) continue;
+      // Every slot asked for was filled and some freed meanwhile: go again at once. Otherwise
+      // wait for a slot (if more jobs are due), a poke or the next poll.
+      if (claimed > 0 && claimed === free && this.#busy < this.#concurrency) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, this.#pollMs);
         function done(): void {
@@ -149,73 +198,93 @@ export class Worker {
     }
   }
 
+  /**
+   * A slot is free: if more jobs are due, wake the claim loop one event-loop turn later, not at
+   * once, so that jobs ending together (often a whole claimed batch) are replaced by one claim.
+   */
+  #slotFreed(): void {
+    const wake = this.#wake;
+    if (wake === undefined || !this.#moreDue) return;
+    this.#wake = undefined;
+    setImmediate(wake);
+  }
+
   #launch(job: JobRecord, takeover: boolean): void {
-    const controller = new AbortController();
-    const done = this.#run(job, controller).finally(() => {
-      this.#running.delete(job.id);
-      this.#wake?.();
-    });
-    this.#running.set(job.id, { controller, done });
+    const run: RunningJob = {
+      job,
+      lease: { jobId: job.id, owner: this.owner, fencingToken: job.fencingToken },
+      stop: new JobStop(),
+      finished: false,
+    };
+    this.#busy += 1;
+    const done = this.#run(run).finally(() => this.#running.delete(job.id));
+    this.#running.set(job.id, { run, done });
     this.#events.claimed?.(job, takeover);
   }
 
-  async #run(job: JobRecord, controller: AbortController): Promise<void> {
-    const lease: Lease = { jobId: job.id, owner: this.owner, fencingToken: job.fencingToken };
-    const handler = this.#handlers.get(job.kind);
-    let finished = false;
-    const finish = async (how: JobFinish): Promise<void> => {
-      await this.#store.fence(lease, () => Promise.resolve(), how);
-      finished = true;
-    };
-    const renewer = this.#renewLoop(lease, controller);
+  async #run(run: RunningJob): Promise<void> {
+    const attempt = await this.#attempt(run);
+    // The handler is done: its slot takes the next job while this one's outcome is written.
+    this.#busy -= 1;
+    this.#slotFreed();
     try {
-      if (handler === undefined) {
-        await finish({ to: 'failed', error: new AppError('UnknownJobKind', { kind: job.kind }).message });
-        this.#events.finished?.(job, 'failed');
-        return;
+      if (!attempt.ok) return await this.#settleFailure(run, attempt.error);
+      if (!run.finished) {
+        try {
+          await this.#store.write(run.lease, { to: 'succeeded', result: attempt.result });
+        } catch (err) {
+          return await this.#settleFailure(run, err);
+        }
       }
-      if (job.attempts > job.maxAttempts) {
-        await finish({ to: 'failed', error: `gave up after ${job.maxAttempts} attempts (last worker lost its lease)` });
-        this.#events.finished?.(job, 'failed');
-        return;
-      }
-      const ctx: JobContext = {
-        job,
-        signal: controller.signal,
-        checkpoint: (value) => this.#store.fence(lease, () => Promise.resolve(), { checkpoint: value }),
-        fenced: async (work, complete) => {
-          const out = await this.#store.fence(lease, work, complete === undefined ? undefined : { to: 'succeeded', result: complete.result });
-          if (complete !== undefined) finished = true;
-          return out;
-        },
-      };
-      const result = await handler(ctx);
-      if (!finished) await finish({ to: 'succeeded', result });
-      this.#events.finished?.(job, 'succeeded');
+      this.#events.finished?.(run.job, 'succeeded');
     } catch (err) {
-      await this.#settleFailure(job, lease, controller.signal, err, finished).catch((settleErr: unknown) => {
-        this.#events.error?.(settleErr, job.id);
-      });
-    } finally {
-      controller.abort(new JobAbort('shutdown'));
-      await renewer;
+      if (isAppError(err) && err.code === 'LeaseLost') this.#events.finished?.(run.job, 'lost');
+      else this.#events.error?.(err, run.job.id);
     }
   }
 
-  async #settleFailure(job: JobRecord, lease: Lease, signal: AbortSignal, err: unknown, finished: boolean): Promise<void> {
-    const reason: unknown = signal.aborted ? signal.reason : undefined;
-    const lost = (isAppError(err) && err.code === 'LeaseLost') || (reason instanceof JobAbort && reason.reason === 'lease-lost');
-    if (lost || finished) {
+  /** Run the job's handler; a job that cannot run fails as if its handler threw a permanent error. */
+  async #attempt(run: RunningJob): Promise<Attempt> {
+    const { job, lease } = run;
+    const handler = this.#handlers.get(job.kind);
+    if (handler === undefined) return { ok: false, error: new AppError('UnknownJobKind', { kind: job.kind }) };
+    if (job.attempts > job.maxAttempts) {
+      return { ok: false, error: new PermanentJobError(`gave up after ${job.maxAttempts} attempts (last worker lost its lease)`) };
+    }
+    const store = this.#store;
+    const ctx: JobContext = {
+      job,
+      get signal() {
+        return run.stop.signal;
+      },
+      checkpoint: (value) => store.write(lease, { checkpoint: value }),
+      fenced: async (work, complete) => {
+        const out = await store.fence(lease, work, complete === undefined ? undefined : { to: 'succeeded', result: complete.result });
+        if (complete !== undefined) run.finished = true;
+        return out;
+      },
+    };
+    try {
+      return { ok: true, result: await handler(ctx) };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  }
+
+  async #settleFailure(run: RunningJob, err: unknown): Promise<void> {
+    const { job, lease, stop } = run;
+    const lost = (isAppError(err) && err.code === 'LeaseLost') || stop.reason === 'lease-lost';
+    if (lost || run.finished) {
       this.#events.finished?.(job, 'lost');
       return;
     }
-    if (reason instanceof JobAbort && reason.reason === 'cancelled') {
-      await this.#store.fence(lease, () => Promise.resolve(), { to: 'cancelled' });
+    if (stop.reason === 'cancelled') {
+      await this.#store.write(lease, { to: 'cancelled' });
       this.#events.finished?.(job, 'cancelled');
       return;
     }
-    if (reason instanceof JobAbort && reason.reason === 'shutdown') {
-      await this.#store.fence(lease, () => Promise.resolve(), {
+    if (stop.reason === 'shutdown') {
+      await this.#store.write(lease, {
         to: 'queued',
         runAtMs: this.#clock.nowMs(),
         error: 'released on shutdown',
@@ -227,31 +296,40 @@ export class Worker {
     const message = err instanceof Error ? err.message : String(err);
     const permanent = err instanceof PermanentJobError || (isAppError(err) && err.httpStatus < 500);
     if (permanent || job.attempts >= job.maxAttempts) {
-      await this.#store.fence(lease, () => Promise.resolve(), { to: 'failed', error: message });
+      await this.#store.write(lease, { to: 'failed', error: message });
       this.#events.finished?.(job, 'failed');
       return;
     }
     const runAtMs = this.#clock.nowMs() + backoffDelayMs(this.#backoff, job.attempts);
-    await this.#store.fence(lease, () => Promise.resolve(), { to: 'queued', runAtMs, error: message, spendAttempt: true });
+    await this.#store.write(lease, { to: 'queued', runAtMs, error: message, spendAttempt: true });
     this.#events.finished?.(job, 'queued');
   }
 
-  /** Renew every third of the lease; abort the handler when the lease is lost or a cancel arrives. */
-  async #renewLoop(lease: Lease, controller: AbortController): Promise<void> {
+  /**
+   * Every third of the lease, renew the leases of all running jobs with one statement; abort a
+   * job's handler when its lease is lost or a cancel arrives. One loop per worker, not per job.
+   */
+  async #renewLoop(stop: AbortSignal): Promise<void> {
     const every = Math.max(10, Math.floor(this.#leaseMs / 3));
-    while (!controller.signal.aborted) {
+    for (;;) {
       try {
-        await sleep(every, controller.signal);
+        await sleep(every, stop);
       } catch {
         return;
       }
+      // A job already told to stop is not renewed, so it cannot keep a lease it no longer uses.
+      const held = [...this.#running.values()].map((r) => r.run).filter((run) => run.stop.reason === undefined);
+      if (held.length === 0) continue;
       try {
-        const { held, cancelRequested } = await this.#store.renew(lease, this.#leaseMs);
-        if (!held) controller.abort(new JobAbort('lease-lost'));
-        else if (cancelRequested) controller.abort(new JobAbort('cancelled'));
+        const renewed = await this.#store.renewAll(held.map((run) => run.lease), this.#leaseMs);
+        for (const { lease, stop } of held) {
+          const answer = renewed.get(lease.jobId);
+          if (answer === undefined) stop.stop('lease-lost');
+          else if (answer.cancelRequested) stop.stop('cancelled');
+        }
       } catch (err) {
         // A failed renewal is not a lost lease: the next one may succeed before expiry.
-        this.#events.error?.(err, lease.jobId);
+        this.#events.error?.(err);
       }
     }
   }

@@ -3,6 +3,12 @@ import type { Database } from '../store/database.ts';
 import type { Clock } from '../core/clock.ts';
 import type { JobStore } from '../engine/job-store.ts';
 import type { ComputeDriver } from '../fleet/compute-driver.ts';
+import { agentSettings } from './agent-settings.ts';
+import { eventHandlers } from './events-run.ts';
+import { fileImageStore } from './image-store.ts';
+import { instanceMoveJobKind } from './instance-move.ts';
+import { instanceMoveHandler } from './instance-move-run.ts';
+import { replicationHandlers } from './replication-handlers.ts';
 
 /** What the domain's job handlers are given when a node starts. */
 export interface HandlerDeps {
@@ -17,6 +23,6 @@ export interface HandlerDeps {
  * The durable workflows of the product (replication schedules, instance migrations, events),
  * by job kind. Every Ferry node runs all of them; a new workflow adds its kind here.
  */
-export function migrationHandlers(_deps: HandlerDeps): Map<string, JobHandler> {
-  return new Map();
+export function migrationHandlers(deps: HandlerDeps): Map<string, JobHandler> {
+  return new Map([...replicationHandlers({ ...deps, images: fileImageStore(deps.dataDir), settings: agentSettings() }), [instanceMoveJobKind, instanceMoveHandler(deps)], ...eventHandlers(deps)]);
 }

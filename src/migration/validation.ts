@@ -29,3 +29,29 @@ export function intFromString(field: string, value: string | undefined, fallback
 export function isoUtc(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/**
+ * The stricter rule CreateReplicationJob states for Name, Description and ImageName: 2–128
+ * characters of letters, digits, `:`, `_` and `-`, starting with a letter, not `http(s)://`.
+ */
+export function checkStrictName(field: string, value: string): void {
+  checkName(field, value);
+  if (!/^[\p{L}\p{N}:_-]+$/u.test(value)) throw new AppError('InvalidParameter', { name: field, reason: 'may contain only letters, digits, colons (:), underscores (_) and hyphens (-)' });
+}
+
+const isoUtcPattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
+
+/** Epoch ms of an ISO 8601 UTC time written exactly `YYYY-MM-DDThh:mm:ssZ`, as SMC's time params are. */
+export function parseIsoUtc(field: string, text: string): number {
+  const match = isoUtcPattern.exec(text);
+  const ms = match === null ? NaN : Date.parse(text);
+  // Date.parse rolls 2024-02-30 over to March; a time that does not round-trip was not a time.
+  if (Number.isNaN(ms) || isoUtc(ms) !== text) throw new AppError('InvalidParameter', { name: field, reason: 'must be an ISO 8601 UTC time in the form YYYY-MM-DDThh:mm:ssZ' });
+  return ms;
+}
+
+/** An optional id-like text: `pattern` when given, at most `maxLength` characters. */
+export function checkFormat(field: string, value: string | undefined, pattern: RegExp, what: string): void {
+  if (value === undefined || value === '') return;
+  if (!pattern.test(value)) throw new AppError('InvalidParameter', { name: field, reason: `must be ${what}` });
+}

@@ -1,6 +1,8 @@
 import type { NativeRoutes } from './native-door.ts';
+import { agentRoutes } from './routes/agent.ts';
 import { fleetRoutes } from './routes/fleet.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { eventRoutes } from './routes/events.ts';
 
 /** Every native route group; a new group adds itself here. */
-export const nativeRoutes: readonly NativeRoutes[] = [jobRoutes, fleetRoutes];
+export const nativeRoutes: readonly NativeRoutes[] = [jobRoutes, fleetRoutes, agentRoutes, eventRoutes];

@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify';
+import { systemClock } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
 import { type AccessKeyWithSecret, loadAccessKey } from '../../identity/access-keys.ts';
 import { rememberNonce } from '../../identity/nonces.ts';
@@ -65,7 +66,8 @@ export function registerNativeDoor(app: FastifyInstance, runtime: Runtime, route
     const verdict = verifyV3Signature({ method: request.method, path, query: query.params, headers: request.headers, body: rawBodies.get(request) ?? Buffer.alloc(0) }, auth.value, key.secret);
     if (!verdict.ok) throw new AppError('SignatureDoesNotMatch', { stringToSign: verdict.stringToSign ?? verdict.reason });
     if (key.status !== 'Active') throw new AppError('AccessKeyDisabled', { accessKeyId: key.id });
-    const nowMs = runtime.clock.nowMs();
+    // Clients sign with the wall clock; the runtime clock may be shifted for tests (FERRY_CLOCK_OFFSET_FILE).
+    const nowMs = systemClock.nowMs();
     const fresh = checkRequestTime(auth.value.date, nowMs);
     if (!fresh.ok) {
       throw fresh.code === 'InvalidTimeStamp.Format'
@@ -125,6 +127,8 @@ export function registerNativeDoor(app: FastifyInstance, runtime: Runtime, route
         }
       });
       typed.addHook('preValidation', async (request) => {
+        // A route marked `config: { anonymous: true }` proves its caller itself (an agent's activation code).
+        if ((request.routeOptions.config as { anonymous?: unknown }).anonymous === true) return;
         await authenticate(request);
       });
       typed.setErrorHandler((err, request, reply) => sendNativeError(reply, classifyError(err, request)));

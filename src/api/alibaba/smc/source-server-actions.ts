@@ -1,0 +1,79 @@
+/** SMC source server actions (smc-api.md §5). Translation only: the rules are in src/migration/source-servers.ts. */
+import { Type } from 'typebox';
+import { type SourcePartView, type SourceServerView, deleteSourceServer, describeSourceServers, modifySourceServerAttribute } from '../../../migration/source-servers.ts';
+import { popAction } from '../action-registry.ts';
+import { idList, pageParams, pageWire, pascalKeys, tagFilters, tagList, tagsWire, text } from './smc-wire.ts';
+
+const sourceArn = (account: string, sourceId: string): string => `acs:smc:*:${account}:sourceserver/${sourceId}`;
+
+function partsWire(parts: readonly SourcePartView[]) {
+  return parts.map(pascalKeys);
+}
+
+function sourceWire(s: SourceServerView): Record<string, unknown> {
+  const { systemDiskParts, dataDisks, disks, tags, ...scalars } = s;
+  return {
+    ...pascalKeys(scalars),
+    SystemDiskParts: { SystemDiskPart: partsWire(systemDiskParts) },
+    DataDisks: { DataDisk: dataDisks.map((d) => ({ Index: d.index, Path: d.path, Size: d.size, Parts: { Part: partsWire(d.parts) } })) },
+    Disks: {
+      System: { Size: disks.system.size, Offset: disks.system.offset, Parts: { Part: disks.system.parts.map(pascalKeys) } },
+      Data: { Data: disks.data.map((d) => ({ Size: d.size, Offset: d.offset, Parts: { Part: d.parts.map(pascalKeys) } })) },
+    },
+    Tags: tagsWire(tags),
+  };
+}
+
+export const sourceServerActions = [
+  popAction({
+    product: 'smc',
+    name: 'DescribeSourceServers',
+    summary: 'List source servers registered by agents, with paging and filters',
+    params: Type.Object({
+      SourceId: idList,
+      JobId: text(128),
+      Name: text(),
+      State: text(32),
+      WorkgroupId: text(128),
+      RelatedJobType: idList,
+      ResourceGroupId: text(128),
+      Tag: tagList,
+      ...pageParams,
+    }),
+    handle: async (ctx, p) => {
+      const page = await describeSourceServers(ctx, {
+        sourceIds: p.SourceId,
+        jobId: p.JobId,
+        name: p.Name,
+        state: p.State,
+        workgroupId: p.WorkgroupId,
+        relatedJobTypes: p.RelatedJobType,
+        resourceGroupId: p.ResourceGroupId,
+        tags: tagFilters(p.Tag),
+        pageNumber: p.PageNumber,
+        pageSize: p.PageSize,
+      });
+      return pageWire(page, 'SourceServers', 'SourceServer', sourceWire);
+    },
+  }),
+  popAction({
+    product: 'smc',
+    name: 'ModifySourceServerAttribute',
+    params: Type.Object({ SourceId: Type.String({ minLength: 1, maxLength: 128 }), Name: text(), Description: text(1024) }),
+    resources: (p, account) => [sourceArn(account, p.SourceId)],
+    handle: async (ctx, p) => {
+      await modifySourceServerAttribute(ctx, p.SourceId, { name: p.Name, description: p.Description });
+      return {};
+    },
+  }),
+  popAction({
+    product: 'smc',
+    name: 'DeleteSourceServer',
+    params: Type.Object({ SourceId: Type.String({ minLength: 1, maxLength: 128 }), Force: Type.Optional(Type.Boolean()) }),
+    resources: (p, account) => [sourceArn(account, p.SourceId)],
+    handle: async (ctx, p) => {
+      await deleteSourceServer(ctx, p.SourceId, p.Force ?? false);
+      return {};
+    },
+  }),
+];

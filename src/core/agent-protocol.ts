@@ -1,0 +1,119 @@
+/**
+ * The agent-server contract (docs/agent-protocol.md): the JSON bodies an agent and the native API
+ * `/api/v1/agent/...` exchange. Plain types here, because both sides need them and the agent may
+ * import only core and dataplane; the server's route schemas are checked against these types.
+ */
+
+/** A partition as the agent found it in the disk's partition table (or the whole disk, table `none`). */
+export interface PartitionFacts {
+  /** 0-based position; with the disk index it forms the SMC device id `<disk>_<part>`. */
+  readonly index: number;
+  readonly offsetBytes: number;
+  readonly sizeBytes: number;
+  /** SMC part type: `Boot` for an active MBR entry or an EFI system partition, else `Normal`. */
+  readonly type: 'Normal' | 'System' | 'Boot';
+  readonly path: string;
+}
+
+export interface DiskFacts {
+  /** 0 is the system disk, 1.. the data disks, in the order of the agent's --disk options. */
+  readonly index: number;
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly partitionTable: 'mbr' | 'gpt' | 'none';
+  readonly parts: readonly PartitionFacts[];
+}
+
+/** What an agent reports about its machine at registration and on its first heartbeat after a start. */
+export interface SourceFacts {
+  readonly agentVersion: string;
+  readonly hostname: string;
+  /** OS name, e.g. `CentOS Linux 7 (Core)`, from os-release under --root. */
+  readonly platform: string;
+  /** e.g. `x86_64`, `aarch64`. */
+  readonly architecture: string;
+  /** The kernel's major version. */
+  readonly kernelLevel: number;
+  readonly cores: number;
+  readonly memoryBytes: number;
+  readonly ipv4: readonly string[];
+  readonly disks: readonly DiskFacts[];
+}
+
+/** POST /api/v1/agent/activate (activation code, unsigned) and POST /api/v1/agent/register (signed). */
+export interface RegisterRequest {
+  readonly name: string;
+  readonly facts: SourceFacts;
+  readonly accessTokenId?: string;
+  readonly accessTokenCode?: string;
+}
+
+/** The agent's own credential: it signs every later request with it, as the CLI does. */
+export interface RegisterResponse {
+  readonly sourceId: string;
+  readonly accessKeyId: string;
+  readonly accessKeySecret: string;
+  readonly heartbeatSeconds: number;
+}
+
+/** POST /api/v1/agent/heartbeat. */
+export interface HeartbeatRequest {
+  readonly facts?: SourceFacts;
+}
+
+export interface HeartbeatResponse {
+  readonly sourceId: string;
+  readonly heartbeatSeconds: number;
+}
+
+/** One replication run: send these disks into the image the run builds. */
+export interface ReplicateCommand {
+  readonly commandId: string;
+  readonly kind: 'replicate';
+  readonly jobId: string;
+  readonly runId: string;
+  readonly disks: readonly { readonly index: number }[];
+  readonly chunkSizeBytes: number;
+  /** 0 means unlimited (ReplicationParameters bandwidth_limit, Mbit/s). */
+  readonly bandwidthLimitMbps: number;
+  /** 0 sends raw; 1-10 compress (compress_level). */
+  readonly compressLevel: number;
+  /** Whether the server verifies each chunk's and each disk's SHA-256 (checksum). */
+  readonly checksum: boolean;
+}
+
+/** GET /api/v1/agent/commands?waitMs=&exclude=: open commands, after at most waitMs of long poll. */
+export interface CommandsResponse {
+  readonly commands: readonly ReplicateCommand[];
+}
+
+/** POST /api/v1/agent/commands/:commandId/progress. */
+export interface ProgressRequest {
+  /** 0-100 over all disks of the command. */
+  readonly percent: number;
+}
+
+/** Every answer to a running command says whether it was cancelled (Stop, Delete, expiry). */
+export interface CommandAnswer {
+  readonly cancelled: boolean;
+}
+
+/** POST /api/v1/agent/commands/:commandId/chunks: one chunk of one disk; all-zero chunks are not sent. */
+export interface ChunkRequest {
+  readonly diskIndex: number;
+  readonly offsetBytes: number;
+  /** Length of the chunk before compression. */
+  readonly lengthBytes: number;
+  readonly codec: 'raw' | 'brotli';
+  /** SHA-256 hex of the uncompressed chunk. */
+  readonly sha256: string;
+  readonly dataBase64: string;
+  readonly percent: number;
+}
+
+/** POST /api/v1/agent/commands/:commandId/result. */
+export type ResultRequest =
+  | { readonly ok: true; readonly disks: readonly { readonly index: number; readonly sizeBytes: number; readonly sha256: string }[] }
+  | { readonly ok: false; readonly errorCode: string; readonly message: string };
+
+export const agentApiPrefix = '/api/v1/agent';

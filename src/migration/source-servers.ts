@@ -1,0 +1,231 @@
+import type { DiskFacts, PartitionFacts, SourceFacts } from '../core/agent-protocol.ts';
+import { AppError } from '../core/errors.ts';
+import { setAccessKeyStatus } from '../identity/access-keys.ts';
+import type { SourceServerTable } from '../store/schema-smc.ts';
+import { type AgentSettings, agentSettings } from './agent-settings.ts';
+import { isUniqueViolation } from './db-errors.ts';
+import { type Page, type PageRequest, idFilter, pageWindow } from './paging.ts';
+import { jobState, transition } from './replication-job-rows.ts';
+import { statusOf } from './replication-job-states.ts';
+import { scheduleSmcJob, smcJobKinds } from './replication-schedules.ts';
+import type { ServiceContext } from './service-context.ts';
+import { type SourceServerState, hasActiveJobSql, offlineErrorCode, requireSource, requireSourceState, sourceServerStates, sourceState, sourceStateSql } from './source-server-state.ts';
+import { type Tag, type TagFilter, checkTagFilters, hasTags, tagsOf } from './tags.ts';
+import { checkDescription, checkName, isoUtc } from './validation.ts';
+
+const gibBytes = 1024 ** 3;
+
+export interface SourcePartView {
+  readonly device: string;
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly canBlock: boolean;
+  readonly need: boolean;
+}
+
+export interface SourceDiskPartView {
+  readonly path: string;
+  readonly sizeBytes: number;
+  readonly canBlock: boolean;
+  readonly type: string;
+}
+
+export interface SourceDiskView {
+  /** GiB. */
+  readonly size: number;
+  /** Bytes from the start of the disk to its first partition. */
+  readonly offset: number;
+  readonly parts: readonly SourceDiskPartView[];
+}
+
+/** A source server as DescribeSourceServers reports it; field names are the API's, camel-cased. */
+export interface SourceServerView {
+  readonly sourceId: string;
+  readonly name: string;
+  readonly description: string;
+  readonly state: SourceServerState;
+  /** JSON `{error_code, error_msg}` while Unavailable, else empty. */
+  readonly statusInfo: string;
+  readonly errorCode: string;
+  /** The source's newest job. */
+  readonly jobId: string;
+  readonly workgroupId: string;
+  readonly resourceGroupId: string;
+  readonly creationTime: string;
+  /** Seconds. */
+  readonly heartbeatRate: number;
+  readonly agentVersion: string;
+  readonly architecture: string;
+  readonly platform: string;
+  readonly kernelLevel: number;
+  readonly replicationDriver: string;
+  /** GiB. */
+  readonly systemDiskSize: number;
+  readonly systemInfo: string;
+  readonly systemDiskParts: readonly SourcePartView[];
+  readonly dataDisks: readonly { readonly index: number; readonly path: string; readonly size: number; readonly parts: readonly SourcePartView[] }[];
+  readonly disks: { readonly system: SourceDiskView; readonly data: readonly SourceDiskView[] };
+  readonly tags: readonly Tag[];
+}
+
+const gib = (bytes: number): number => Math.ceil(bytes / gibBytes);
+
+function partViews(disk: DiskFacts): SourcePartView[] {
+  return disk.parts.map((p) => ({ device: `${disk.index}_${p.index}`, path: p.path, sizeBytes: p.sizeBytes, canBlock: true, need: true }));
+}
+
+function diskView(disk: DiskFacts | undefined): SourceDiskView {
+  const parts = disk?.parts ?? [];
+  return {
+    size: gib(disk?.sizeBytes ?? 0),
+    offset: parts[0]?.offsetBytes ?? 0,
+    parts: parts.map((p: PartitionFacts) => ({ path: p.path, sizeBytes: p.sizeBytes, canBlock: true, type: p.type })),
+  };
+}
+
+export function sourceServerView(row: SourceServerTable, state: SourceServerState, jobId: string, tags: readonly Tag[], settings: AgentSettings): SourceServerView {
+  const facts = JSON.parse(row.facts) as SourceFacts;
+  const system = facts.disks[0];
+  const data = facts.disks.filter((d) => d.index > 0);
+  const offline = state === 'Unavailable';
+  return {
+    sourceId: row.id,
+    name: row.name,
+    description: row.description,
+    state,
+    statusInfo: offline ? JSON.stringify({ error_code: offlineErrorCode, error_msg: `The agent has not been heard from since ${isoUtc(Number(row.last_seen_at))}.` }) : '',
+    errorCode: offline ? offlineErrorCode : '',
+    jobId,
+    workgroupId: row.workgroup_id ?? '',
+    resourceGroupId: row.resource_group_id,
+    creationTime: isoUtc(Number(row.created_at)),
+    heartbeatRate: settings.heartbeatSeconds,
+    agentVersion: row.agent_version,
+    architecture: row.architecture,
+    platform: row.platform,
+    kernelLevel: Number(row.kernel_level),
+    replicationDriver: 'SMT',
+    systemDiskSize: gib(system?.sizeBytes ?? 0),
+    systemInfo: JSON.stringify({
+      agent_mode: 'Agent',
+      agent_type: 'ferry',
+      client_type: 'ferry-agent',
+      hostname: facts.hostname,
+      ipv4: facts.ipv4.join(','),
+      ipv6: '',
+      cores: facts.cores,
+      cpu_usage: 0,
+      memory: facts.memoryBytes,
+      memory_usage: 0,
+    }),
+    systemDiskParts: system === undefined ? [] : partViews(system),
+    dataDisks: data.map((d) => ({ index: d.index, path: d.path, size: gib(d.sizeBytes), parts: partViews(d) })),
+    disks: { system: diskView(system), data: data.map(diskView) },
+    tags,
+  };
+}
+
+export interface DescribeSourceServersFilter extends PageRequest {
+  readonly sourceIds?: readonly string[] | undefined;
+  readonly jobId?: string | undefined;
+  readonly name?: string | undefined;
+  readonly state?: string | undefined;
+  readonly workgroupId?: string | undefined;
+  /** Job types (as text, e.g. `0`) of a related job the source must have. */
+  readonly relatedJobTypes?: readonly string[] | undefined;
+  readonly resourceGroupId?: string | undefined;
+  readonly tags?: readonly TagFilter[] | undefined;
+}
+
+/** One page of the account's source servers, newest first, with every given filter applied. */
+export async function describeSourceServers(ctx: ServiceContext, filter: DescribeSourceServersFilter): Promise<Page<SourceServerView>> {
+  const { pageNumber, pageSize, offset } = pageWindow(filter);
+  const settings = agentSettings();
+  const now = ctx.clock.nowMs();
+  const sourceIds = idFilter('SourceId', filter.sourceIds);
+  const tagFilters = checkTagFilters(filter.tags);
+  const db = ctx.database.db;
+  let query = db.selectFrom('source_servers').where('source_servers.account_id', '=', ctx.accountId);
+  if (sourceIds !== undefined) query = query.where('source_servers.id', 'in', [...sourceIds]);
+  if (filter.name !== undefined && filter.name !== '') query = query.where('source_servers.name', '=', filter.name);
+  if (filter.workgroupId !== undefined && filter.workgroupId !== '') query = query.where('source_servers.workgroup_id', '=', filter.workgroupId);
+  if (filter.resourceGroupId !== undefined && filter.resourceGroupId !== '') query = query.where('source_servers.resource_group_id', '=', filter.resourceGroupId);
+  if (filter.state !== undefined && filter.state !== '') {
+    if (!(sourceServerStates as readonly string[]).includes(filter.state)) throw new AppError('InvalidParameter', { name: 'State', reason: `must be one of: ${sourceServerStates.join(', ')}` });
+    query = query.where(sourceStateSql(filter.state as SourceServerState, now, settings));
+  }
+  if (filter.jobId !== undefined && filter.jobId !== '') {
+    const jobId = filter.jobId;
+    query = query.where((eb) => eb.exists(eb.selectFrom('replication_jobs').select('replication_jobs.id').whereRef('replication_jobs.source_id', '=', 'source_servers.id').where('replication_jobs.id', '=', jobId)));
+  }
+  const jobTypes = (filter.relatedJobTypes ?? []).map(Number);
+  if (jobTypes.length > 0) {
+    if (jobTypes.some((t) => !Number.isInteger(t))) throw new AppError('InvalidParameter', { name: 'RelatedJobType', reason: 'must be job types 0, 1, 2 or 3' });
+    query = query.where((eb) => eb.exists(eb.selectFrom('replication_jobs').select('replication_jobs.id').whereRef('replication_jobs.source_id', '=', 'source_servers.id').where('replication_jobs.job_type', 'in', jobTypes)));
+  }
+  for (const condition of hasTags('sourceserver', 'source_servers.id', tagFilters)) query = query.where(condition);
+  const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const rows = await query
+    .selectAll('source_servers')
+    .select(hasActiveJobSql.as('has_active_job'))
+    .orderBy('source_servers.created_at', 'desc')
+    .orderBy('source_servers.id')
+    .limit(pageSize)
+    .offset(offset)
+    .execute();
+  const ids = rows.map((r) => r.id);
+  const newestJobs = ids.length === 0 ? [] : await db.selectFrom('replication_jobs').select(['id', 'source_id']).where('source_id', 'in', ids).orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+  const tags = await tagsOf(db, 'sourceserver', ids);
+  const items = rows.map(({ has_active_job, ...row }) => {
+    const state = sourceState({ deleting: Number(row.deleting) === 1, lastSeenAtMs: Number(row.last_seen_at), hasActiveJob: Boolean(Number(has_active_job)) }, now, settings);
+    return sourceServerView(row, state, newestJobs.find((j) => j.source_id === row.id)?.id ?? '', tags.get(row.id) ?? [], settings);
+  });
+  return { pageNumber, pageSize, totalCount: Number(total.n), items };
+}
+
+/** Rename or redescribe a source server, in any state but Deleting; names stay unique in the account. */
+export async function modifySourceServerAttribute(ctx: ServiceContext, sourceId: string, change: { name?: string | undefined; description?: string | undefined }): Promise<void> {
+  if (change.name !== undefined) checkName('Name', change.name);
+  if (change.description !== undefined) checkDescription('Description', change.description);
+  const now = ctx.clock.nowMs();
+  await ctx.database.db.transaction().execute(async (trx) => {
+    const { state } = await requireSource(trx, ctx.accountId, sourceId, now, agentSettings());
+    requireSourceState(sourceId, state, ['Available', 'InUse', 'Unavailable']);
+    if (change.name !== undefined) {
+      const taken = await trx.selectFrom('source_servers').select('id').where('account_id', '=', ctx.accountId).where('name', '=', change.name).where('id', '!=', sourceId).executeTakeFirst();
+      if (taken !== undefined) throw new AppError('SourceServerNameDuplicate', { name: change.name });
+    }
+    await trx
+      .updateTable('source_servers')
+      .set({ updated_at: now, ...(change.name === undefined ? {} : { name: change.name }), ...(change.description === undefined ? {} : { description: change.description }) })
+      .where('id', '=', sourceId)
+      .execute()
+      .catch((err: unknown) => {
+        throw isUniqueViolation(err, 'source_servers_name', ['account_id', 'name']) ? new AppError('SourceServerNameDuplicate', { name: change.name ?? '' }) : err;
+      });
+  });
+}
+
+/**
+ * DeleteSourceServer: refused while one of its jobs runs; with other related jobs only with Force,
+ * which deletes them too. The source turns Deleting, its agent's key is disabled at once (the
+ * agent stops on its next call), and a cleanup job removes the rows.
+ */
+export async function deleteSourceServer(ctx: ServiceContext, sourceId: string, force: boolean): Promise<void> {
+  const now = ctx.clock.nowMs();
+  await ctx.database.db.transaction().execute(async (trx) => {
+    const { row, state } = await requireSource(trx, ctx.accountId, sourceId, now, agentSettings());
+    requireSourceState(sourceId, state, ['Available', 'InUse', 'Unavailable']);
+    const related = (await trx.selectFrom('replication_jobs').selectAll().where('source_id', '=', sourceId).orderBy('created_at').execute()).filter((j) => jobState(j) !== 'Deleting/Cleaning');
+    const running = related.find((j) => statusOf(jobState(j)) === 'Running');
+    if (running !== undefined) throw new AppError('SourceServerWithRunningJob', { sourceId, jobId: running.id });
+    if (related.length > 0 && !force) throw new AppError('ReplicationJobRelated', { sourceId, jobIds: related.map((j) => j.id).join(', ') });
+    for (const job of related) {
+      await transition(trx, job, 'delete', now, { next_run_at: null });
+      await scheduleSmcJob(ctx.jobs, trx, smcJobKinds.deleteJob, { accountId: ctx.accountId, jobId: job.id }, now);
+    }
+    await trx.updateTable('source_servers').set({ deleting: 1, workgroup_id: null, updated_at: now }).where('id', '=', sourceId).execute();
+    await setAccessKeyStatus(trx, row.agent_key_id, 'Inactive');
+    await scheduleSmcJob(ctx.jobs, trx, smcJobKinds.deleteSource, { accountId: ctx.accountId, sourceId }, now);
+  });
+}
