@@ -162,7 +162,7 @@ async function runNode(): Promise<void> {
   const runtime = await openRuntime({
     dataDir: process.env['FERRY_BENCH_DATA'] ?? '',
     dbUrl: process.env['FERRY_BENCH_DB'],
-    logger: pino({ level: 'warn' }),
+    logger: pino({ level: 'warn' }, pino.destination(2)),
     workerConcurrency: Number(process.env['FERRY_BENCH_CONCURRENCY']),
     pollMs: Number(process.env['FERRY_BENCH_POLL_MS']),
   });

@@ -11,16 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type FerryWithKey, type PopClient, popClient, startFerryWithKey } from './support/api.ts';
 import { freshPostgresDatabase } from './support/postgres.ts';
-import { type AgentProcess, describeJob, describeSource, jobReaches, machineFacts, makeDisk, plain, startAgent, waitFor } from './support/smc.ts';
+import { type AgentProcess, describeJob, describeSource, jobReaches, machineFacts, makeDisk, plain, rejectsWith, startAgent, waitFor } from './support/smc.ts';
 
 const mib = 1024 * 1024;
-
-async function rejects(work: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(work, (err: unknown) => {
-    assert.equal((err as { code?: string }).code, code, (err as Error).message);
-    return true;
-  });
-}
 
 describe('SMC replication runs with real agents', () => {
   let ferry: FerryWithKey;
@@ -168,7 +161,7 @@ describe('SMC replication runs with real agents', () => {
     assert.equal(offline.ErrorCode, 'SourceServer.Offline');
     assert.equal((JSON.parse(String(offline['StatusInfo'])) as { error_code: string }).error_code, 'SourceServer.Offline');
     assert.equal(Number((await client.request('DescribeSourceServers', { SourceId: [agentA.sourceId], State: 'Unavailable' }))['TotalCount']), 1);
-    await rejects(client.request('StartReplicationJob', { JobId }), 'SourceServerState.Invalid');
+    await rejectsWith(client.request('StartReplicationJob', { JobId }), 'SourceServerState.Invalid');
     const restarted = await startAgent(ferry, { name: 'server-a', disks: [diskA], stateDir: agentA.stateDir, key: null });
     agents.push(restarted);
     assert.equal(restarted.sourceId, agentA.sourceId, 'the state dir keeps the identity');

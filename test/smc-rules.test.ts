@@ -11,22 +11,13 @@ import { isoUtc } from '../src/migration/validation.ts';
 import { type CreatedKey, type FerryWithKey, type PopClient, popClient, startFerryWithKey } from './support/api.ts';
 import { freshPostgresDatabase } from './support/postgres.ts';
 import { type SeededFleet, createKeyIn, seedFinishedJobs, seedFleet } from './support/smc-seed.ts';
-import { contractSource, describeJob, describeSource, machineFacts, plain, waitFor } from './support/smc.ts';
+import { contractSource, describeJob, describeSource, machineFacts, plain, rejectsWith, waitFor } from './support/smc.ts';
 
 const gib = 1024 ** 3;
 const dayMs = 86_400_000;
 const minuteMs = 60_000;
 
 type Params = Record<string, unknown>;
-
-async function rejects(work: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(work, (err: unknown) => {
-    const e = err as { code?: string; message?: string };
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    if (message !== undefined) assert.match(e.message ?? '', message);
-    return true;
-  });
-}
 
 function list<T>(answer: Record<string, unknown>, plural: string, singular: string): T[] {
   return (answer[plural] as Record<string, T[]>)[singular] ?? [];
@@ -79,11 +70,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal((await createdAndDeleted(imageJob({ Name: 'ab' })))['Name'], 'ab');
       assert.equal((await createdAndDeleted(imageJob({ Name: `n${'x'.repeat(127)}`, Description: `d${'x'.repeat(127)}` })))['Description'], `d${'x'.repeat(127)}`);
       for (const bad of [{ Name: 'a' }, { Name: `n${'x'.repeat(128)}` }, { Name: '9lives' }, { Name: 'http://job' }, { Name: 'with space' }, { Description: 'd' }, { Description: `d${'x'.repeat(128)}` }, { ImageName: 'https://image' }]) {
-        await rejects(client.request('CreateReplicationJob', imageJob(bad)), 'InvalidParameter', new RegExp(Object.keys(bad)[0] ?? ''));
+        await rejectsWith(client.request('CreateReplicationJob', imageJob(bad)), 'InvalidParameter', new RegExp(Object.keys(bad)[0] ?? ''));
       }
       const kept = (await client.request('CreateReplicationJob', imageJob({ Name: 'kept-name', ImageName: 'kept-image' }))) as { JobId: string };
-      await rejects(client.request('CreateReplicationJob', imageJob({ SourceId: wide, Name: 'kept-name', DataDisk: [{ Index: 1, Size: 20 }], SystemDiskSize: 20 })), 'ReplicationJobName.Duplicate');
-      await rejects(client.request('CreateReplicationJob', imageJob({ SourceId: centos, ImageName: 'kept-image', SystemDiskSize: 20 })), 'ImageName.UsedByReplicationJob', /kept-image/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ SourceId: wide, Name: 'kept-name', DataDisk: [{ Index: 1, Size: 20 }], SystemDiskSize: 20 })), 'ReplicationJobName.Duplicate');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ SourceId: centos, ImageName: 'kept-image', SystemDiskSize: 20 })), 'ImageName.UsedByReplicationJob', /kept-image/);
       const otherRegion = await createdAndDeleted(imageJob({ SourceId: centos, RegionId: 'cn-beijing', ImageName: 'kept-image', SystemDiskSize: 20 }));
       assert.equal(otherRegion['RegionId'], 'cn-beijing', 'image names are unique per region');
       await client.request('DeleteReplicationJob', { JobId: kept.JobId });
@@ -93,8 +84,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const wideJob = (extra: Params): Params => imageJob({ SourceId: wide, SystemDiskSize: 20, DataDisk: [{ Index: 1, Size: 20 }], ...extra });
       assert.equal((await createdAndDeleted(wideJob({ SystemDiskSize: 20 })))['SystemDiskSize'], 20);
       assert.equal((await createdAndDeleted(wideJob({ SystemDiskSize: 2048 })))['SystemDiskSize'], 2048);
-      await rejects(client.request('CreateReplicationJob', wideJob({ SystemDiskSize: 19 })), 'InvalidParameter', /SystemDiskSize/);
-      await rejects(client.request('CreateReplicationJob', wideJob({ SystemDiskSize: 2049 })), 'InvalidParameter', /SystemDiskSize/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ SystemDiskSize: 19 })), 'InvalidParameter', /SystemDiskSize/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ SystemDiskSize: 2049 })), 'InvalidParameter', /SystemDiskSize/);
       const disks = await createdAndDeleted(wideJob({ DataDisk: [{ Index: 1, Size: 20, Part: [{ Device: '1_0', SizeBytes: 20 * gib, Block: false }] }, { Index: 16, Size: 32768 }] }));
       assert.deepEqual(plain(disks['DataDisks']), {
         DataDisk: [
@@ -102,62 +93,62 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
           { Index: 16, Size: 32768, Parts: { Part: [] } },
         ],
       });
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 0, Size: 20 }] })), 'InvalidParameter', /DataDisk\.1\.Index/);
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 17, Size: 20 }] })), 'InvalidParameter', /DataDisk\.1\.Index/);
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 19 }] })), 'InvalidParameter', /DataDisk\.1\.Size/);
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 32769 }] })), 'InvalidParameter', /DataDisk\.1\.Size/);
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 2, Size: 20 }, { Index: 2, Size: 30 }] })), 'DataDisk.DuplicateIndex');
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 20, Part: [{ Device: '1_0', SizeBytes: 20 * gib + 1 }] }] })), 'InvalidParameter', /Part/);
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 20, Part: [{ SizeBytes: 1024 }] }] })), 'InvalidParameter', /DataDisk\.1\.Part\.1\.Device/);
-      await rejects(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 20, Part: [{ Device: '1_7', SizeBytes: 1024 }] }] })), 'InvalidParameter', /not a partition/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ DataDisk: [{ Index: 1, Size: 20 }] })), 'ReplicationJobDataDiskIndex.Invalid', /index 1/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ SourceId: wide, SystemDiskSize: 20 })), 'MissingParameter', /DataDisk/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 0, Size: 20 }] })), 'InvalidParameter', /DataDisk\.1\.Index/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 17, Size: 20 }] })), 'InvalidParameter', /DataDisk\.1\.Index/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 19 }] })), 'InvalidParameter', /DataDisk\.1\.Size/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 32769 }] })), 'InvalidParameter', /DataDisk\.1\.Size/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 2, Size: 20 }, { Index: 2, Size: 30 }] })), 'DataDisk.DuplicateIndex');
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 20, Part: [{ Device: '1_0', SizeBytes: 20 * gib + 1 }] }] })), 'InvalidParameter', /Part/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 20, Part: [{ SizeBytes: 1024 }] }] })), 'InvalidParameter', /DataDisk\.1\.Part\.1\.Device/);
+      await rejectsWith(client.request('CreateReplicationJob', wideJob({ DataDisk: [{ Index: 1, Size: 20, Part: [{ Device: '1_7', SizeBytes: 1024 }] }] })), 'InvalidParameter', /not a partition/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ DataDisk: [{ Index: 1, Size: 20 }] })), 'ReplicationJobDataDiskIndex.Invalid', /index 1/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ SourceId: wide, SystemDiskSize: 20 })), 'MissingParameter', /DataDisk/);
       const system = await createdAndDeleted(imageJob({ SystemDiskPart: [{ Device: '0_0', SizeBytes: 30 * gib, Block: true }] }));
       assert.deepEqual(plain(system['SystemDiskParts']), { SystemDiskPart: [{ Device: '0_0', SizeBytes: 30 * gib, Block: true }] });
-      await rejects(client.request('CreateReplicationJob', imageJob({ SystemDiskPart: [{ Device: '0_0', SizeBytes: 30 * gib + 1 }] })), 'InvalidParameter', /SystemDiskPart/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ SystemDiskPart: [{ Device: '0_0', SizeBytes: 30 * gib + 1 }] })), 'InvalidParameter', /SystemDiskPart/);
     });
 
     it('CreateReplicationJob: ScheduledStartTime within 30 days, ValidTime 7–90 days, default validity 30 days', async () => {
       const now = Date.now();
       const scheduled = await createdAndDeleted(imageJob({ ScheduledStartTime: isoUtc(now + 30 * dayMs - minuteMs) }));
       assert.equal(scheduled['ScheduledStartTime'], isoUtc(now + 30 * dayMs - minuteMs));
-      await rejects(client.request('CreateReplicationJob', imageJob({ ScheduledStartTime: isoUtc(now + 30 * dayMs + minuteMs) })), 'InvalidParameter', /ScheduledStartTime/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ ScheduledStartTime: '2030-01-01 00:00:00' })), 'InvalidParameter', /ScheduledStartTime/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ScheduledStartTime: isoUtc(now + 30 * dayMs + minuteMs) })), 'InvalidParameter', /ScheduledStartTime/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ScheduledStartTime: '2030-01-01 00:00:00' })), 'InvalidParameter', /ScheduledStartTime/);
       assert.equal((await createdAndDeleted(imageJob({ ValidTime: isoUtc(now + 7 * dayMs + minuteMs) })))['ValidTime'], isoUtc(now + 7 * dayMs + minuteMs));
       assert.equal((await createdAndDeleted(imageJob({ ValidTime: isoUtc(now + 90 * dayMs - minuteMs) })))['ValidTime'], isoUtc(now + 90 * dayMs - minuteMs));
-      await rejects(client.request('CreateReplicationJob', imageJob({ ValidTime: isoUtc(now + 7 * dayMs - minuteMs) })), 'InvalidParameter', /ValidTime/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ ValidTime: isoUtc(now + 90 * dayMs + minuteMs) })), 'InvalidParameter', /ValidTime/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ValidTime: isoUtc(now + 7 * dayMs - minuteMs) })), 'InvalidParameter', /ValidTime/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ValidTime: isoUtc(now + 90 * dayMs + minuteMs) })), 'InvalidParameter', /ValidTime/);
       const defaulted = await createdAndDeleted(imageJob());
       const created = Date.parse(String(defaulted['CreationTime']));
       assert.equal(Date.parse(String(defaulted['ValidTime'])) - created, 30 * dayMs);
     });
 
     it('CreateReplicationJob: what each TargetType needs, and the instance and its region', async () => {
-      await rejects(client.request('CreateReplicationJob', imageJob({ ImageName: undefined })), 'MissingParameter', /ImageName/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ SystemDiskSize: undefined })), 'MissingParameter', /SystemDiskSize/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ TargetType: 'ContainerImage', ContainerNamespace: 'ns1', ContainerRepository: 'repo' })), 'MissingParameter', /ContainerTag/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ImageName: undefined })), 'MissingParameter', /ImageName/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ SystemDiskSize: undefined })), 'MissingParameter', /SystemDiskSize/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'ContainerImage', ContainerNamespace: 'ns1', ContainerRepository: 'repo' })), 'MissingParameter', /ContainerTag/);
       const container = await createdAndDeleted(imageJob({ TargetType: 'ContainerImage', ContainerNamespace: 'ns1', ContainerRepository: 'repo', ContainerTag: 'CentOS:v1' }));
       assert.deepEqual([container['TargetType'], container['ContainerNamespace'], container['ContainerRepository'], container['ContainerTag']], ['ContainerImage', 'ns1', 'repo', 'CentOS:v1']);
-      await rejects(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance' })), 'MissingParameter', /InstanceId/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance', InstanceId: 'i-nosuch' })), 'InvalidInstanceId.NotFound');
-      await rejects(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance', InstanceId: fleet.instanceId, RegionId: 'cn-beijing' })), 'InvalidInstanceId.NotFound');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance' })), 'MissingParameter', /InstanceId/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance', InstanceId: 'i-nosuch' })), 'InvalidInstanceId.NotFound');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance', InstanceId: fleet.instanceId, RegionId: 'cn-beijing' })), 'InvalidInstanceId.NotFound');
       assert.equal((await createdAndDeleted(imageJob({ TargetType: 'TargetInstance', InstanceId: fleet.instanceId })))['InstanceId'], fleet.instanceId);
-      await rejects(client.request('CreateReplicationJob', imageJob({ TargetType: 'Snapshot' })), 'InvalidParameter', /TargetType/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'Snapshot' })), 'InvalidParameter', /TargetType/);
     });
 
     it('CreateReplicationJob: NetMode and the VPC, ReplicationParameters, InstanceType and the other settings echo back', async () => {
-      await rejects(client.request('CreateReplicationJob', imageJob({ NetMode: 2 })), 'MissingParameter', /VSwitchId/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ NetMode: 1 })), 'InvalidParameter', /NetMode/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ NetMode: 2, VSwitchId: 'vsw-nosuch' })), 'InvalidVSwitchId.NotFound');
-      await rejects(client.request('CreateReplicationJob', imageJob({ NetMode: 2, VSwitchId: fleet.vSwitchId, VpcId: 'vpc-other' })), 'VSwitchIdVpcId.Mismatch');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ NetMode: 2 })), 'MissingParameter', /VSwitchId/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ NetMode: 1 })), 'InvalidParameter', /NetMode/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ NetMode: 2, VSwitchId: 'vsw-nosuch' })), 'InvalidVSwitchId.NotFound');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ NetMode: 2, VSwitchId: fleet.vSwitchId, VpcId: 'vpc-other' })), 'VSwitchIdVpcId.Mismatch');
       const vpc = await createdAndDeleted(imageJob({ NetMode: 2, VSwitchId: fleet.vSwitchId }));
       assert.deepEqual([vpc['NetMode'], vpc['VSwitchId'], vpc['VpcId']], [2, fleet.vSwitchId, fleet.vpcId], 'the VPC comes from the vSwitch');
       const head = '{"bandwidth_limit":10,"compress_level":1,"checksum":true';
       const at = (length: number): string => `${head}${' '.repeat(length - head.length - 1)}}`;
       assert.equal(String((await createdAndDeleted(imageJob({ ReplicationParameters: at(2048) })))['ReplicationParameters']).length, 2048);
-      await rejects(client.request('CreateReplicationJob', imageJob({ ReplicationParameters: at(2049) })), 'InvalidParameter', /ReplicationParameters/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ ReplicationParameters: '{"speed":1}' })), 'InvalidParameter', /ReplicationParameters/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ InstanceType: 'ecs.nosuch.large' })), 'InvalidInstanceType.NotFound');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ReplicationParameters: at(2049) })), 'InvalidParameter', /ReplicationParameters/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ReplicationParameters: '{"speed":1}' })), 'InvalidParameter', /ReplicationParameters/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ InstanceType: 'ecs.nosuch.large' })), 'InvalidInstanceType.NotFound');
       const settings = {
         InstanceType: fleet.instanceType,
         LaunchTemplateId: 'lt-bp16jovvln1cgaaq',
@@ -168,8 +159,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       };
       const echoed = await createdAndDeleted(imageJob(settings));
       assert.deepEqual(plain(Object.fromEntries(Object.keys(settings).map((k) => [k, echoed[k]]))), settings);
-      await rejects(client.request('CreateReplicationJob', imageJob({ LicenseType: 'PAYG' })), 'InvalidParameter', /LicenseType/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ LaunchTemplateVersion: '1' })), 'MissingParameter', /LaunchTemplateId/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ LicenseType: 'PAYG' })), 'InvalidParameter', /LicenseType/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ LaunchTemplateVersion: '1' })), 'MissingParameter', /LaunchTemplateId/);
     });
 
     it('CreateReplicationJob: incremental settings, Tag 1–20, JobType, and the source', async () => {
@@ -179,27 +170,27 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const high = await createdAndDeleted(incremental({ Frequency: 168, MaxNumberOfImageToKeep: 10 }));
       assert.deepEqual([high['Frequency'], high['MaxNumberOfImageToKeep']], [168, 10]);
       for (const bad of [{ Frequency: 0 }, { Frequency: 169 }, { MaxNumberOfImageToKeep: 0 }, { MaxNumberOfImageToKeep: 11 }]) {
-        await rejects(client.request('CreateReplicationJob', incremental(bad)), 'InvalidParameter', new RegExp(Object.keys(bad)[0] ?? ''));
+        await rejectsWith(client.request('CreateReplicationJob', incremental(bad)), 'InvalidParameter', new RegExp(Object.keys(bad)[0] ?? ''));
       }
-      await rejects(client.request('CreateReplicationJob', imageJob({ RunOnce: false, MaxNumberOfImageToKeep: 1 })), 'MissingParameter', /Frequency/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ RunOnce: false, Frequency: 1 })), 'MissingParameter', /MaxNumberOfImageToKeep/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ RunOnce: false, MaxNumberOfImageToKeep: 1 })), 'MissingParameter', /Frequency/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ RunOnce: false, Frequency: 1 })), 'MissingParameter', /MaxNumberOfImageToKeep/);
       const tags = (n: number) => Array.from({ length: n }, (_, i) => ({ Key: `k${i + 1}`, Value: `v${i + 1}` }));
       assert.equal(((await createdAndDeleted(imageJob({ Tag: tags(20) })))['Tags'] as { Tag: unknown[] }).Tag.length, 20);
-      await rejects(client.request('CreateReplicationJob', imageJob({ Tag: tags(21) })), 'NumberExceed.Tags');
-      await rejects(client.request('CreateReplicationJob', imageJob({ Tag: [{ Key: 'aliyun:x', Value: 'v' }] })), 'InvalidParameter', /Tag\.1\.Key/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ Tag: tags(21) })), 'NumberExceed.Tags');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ Tag: [{ Key: 'aliyun:x', Value: 'v' }] })), 'InvalidParameter', /Tag\.1\.Key/);
       assert.equal((await createdAndDeleted(imageJob({ JobType: 0 })))['JobType'], 0);
       assert.equal((await createdAndDeleted(imageJob({ SourceId: centos, SystemDiskSize: 20, JobType: 1 })))['JobType'], 1);
-      await rejects(client.request('CreateReplicationJob', imageJob({ JobType: 1 })), 'InvalidOsMigrationType.NotMatched', /Debian/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ JobType: 2 })), 'InvalidParameter', /CreateCrossZoneMigrationJob/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ JobType: 4 })), 'InvalidParameter', /JobType/);
-      await rejects(client.request('CreateReplicationJob', imageJob({ SourceId: 's-nosuch' })), 'InvalidSourceId.NotFound');
-      await rejects(client.request('CreateReplicationJob', { SourceId: basic, ImageName: 'x1', SystemDiskSize: 30 }), 'MissingParameter', /RegionId/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ JobType: 1 })), 'InvalidOsMigrationType.NotMatched', /Debian/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ JobType: 2 })), 'InvalidParameter', /CreateCrossZoneMigrationJob/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ JobType: 4 })), 'InvalidParameter', /JobType/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ SourceId: 's-nosuch' })), 'InvalidSourceId.NotFound');
+      await rejectsWith(client.request('CreateReplicationJob', { SourceId: basic, ImageName: 'x1', SystemDiskSize: 30 }), 'MissingParameter', /RegionId/);
     });
 
     it('CreateReplicationJob: one active job per source (SourceServerState.Invalid while InUse)', async () => {
       const { JobId } = (await client.request('CreateReplicationJob', imageJob())) as { JobId: string };
       assert.equal((await describeSource(client, basic))?.State, 'InUse');
-      await rejects(client.request('CreateReplicationJob', imageJob()), 'SourceServerState.Invalid', /InUse.*Available/);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob()), 'SourceServerState.Invalid', /InUse.*Available/);
       await client.request('DeleteReplicationJob', { JobId });
       assert.equal((await describeSource(client, basic))?.State, 'Available', 'a Deleting job no longer holds its source');
     });
@@ -211,8 +202,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(again.JobId, first.JobId);
       const listed = await client.request('DescribeReplicationJobs', { SourceId: [basic], Status: 'Ready' });
       assert.equal(listed['TotalCount'], 1, 'the retry created no second job');
-      await rejects(client.request('CreateReplicationJob', { ...params, SystemDiskSize: 40 }), 'IdempotentParameterMismatch');
-      await rejects(client.request('CreateReplicationJob', imageJob({ ClientToken: 't'.repeat(65) })), 'InvalidParameter', /ClientToken/);
+      await rejectsWith(client.request('CreateReplicationJob', { ...params, SystemDiskSize: 40 }), 'IdempotentParameterMismatch');
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ ClientToken: 't'.repeat(65) })), 'InvalidParameter', /ClientToken/);
       await client.request('DeleteReplicationJob', { JobId: first.JobId });
     });
 
@@ -223,7 +214,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await seedFinishedJobs(dbUrl, key.accountId, source, 999);
       await theirs.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: source, ImageName: 'q-1000', SystemDiskSize: 20 });
       const other = await contractSource(ferry, key, 'quota-source-2', machineFacts([10 * gib]));
-      await rejects(theirs.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: other, ImageName: 'q-1001', SystemDiskSize: 20 }), 'QuotaExceeded.ReplicationJob');
+      await rejectsWith(theirs.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: other, ImageName: 'q-1001', SystemDiskSize: 20 }), 'QuotaExceeded.ReplicationJob');
     });
 
     it('DescribeReplicationJobs: paging and every filter, with the full job shape', async () => {
@@ -243,8 +234,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const ids = [...list<Record<string, unknown>>(first, 'ReplicationJobs', 'ReplicationJob'), ...list<Record<string, unknown>>(second, 'ReplicationJobs', 'ReplicationJob')].map((j) => j['JobId']);
       assert.deepEqual(new Set(ids), new Set(created), 'two pages hold every job once');
       assert.equal((await page(1, 50))['TotalCount'], 3);
-      await rejects(page(1, 51), 'InvalidParameter', /PageSize/);
-      await rejects(page(0, 10), 'InvalidParameter', /PageNumber/);
+      await rejectsWith(page(1, 51), 'InvalidParameter', /PageSize/);
+      await rejectsWith(page(0, 10), 'InvalidParameter', /PageNumber/);
       const count = async (filter: Params): Promise<number> => Number((await client.request('DescribeReplicationJobs', filter))['TotalCount']);
       assert.equal(await count({ JobId: [created[0], created[1]] }), 2);
       assert.equal(await count({ SourceId: pagingSources }), 3);
@@ -257,9 +248,9 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(await count({ SourceId: pagingSources, Tag: [{ Key: 'batch', Value: '0' }] }), 2);
       assert.equal(await count({ SourceId: pagingSources, Tag: [{ Key: 'batch' }] }), 3);
       assert.equal(await count({ InstanceId: ['i-none'] }), 0);
-      await rejects(client.request('DescribeReplicationJobs', { JobId: Array.from({ length: 51 }, (_, i) => `j-${i}`) }), 'InvalidParameter', /JobId/);
-      await rejects(client.request('DescribeReplicationJobs', { Status: 'Sleeping' }), 'InvalidParameter', /Status/);
-      await rejects(client.request('DescribeReplicationJobs', { Tag: [{ Value: 'x' }] }), 'InvalidParameter.TagValue');
+      await rejectsWith(client.request('DescribeReplicationJobs', { JobId: Array.from({ length: 51 }, (_, i) => `j-${i}`) }), 'InvalidParameter', /JobId/);
+      await rejectsWith(client.request('DescribeReplicationJobs', { Status: 'Sleeping' }), 'InvalidParameter', /Status/);
+      await rejectsWith(client.request('DescribeReplicationJobs', { Tag: [{ Value: 'x' }] }), 'InvalidParameter.TagValue');
       const job = await describeJob(client, created[0] ?? '');
       const fields = ['JobId', 'Name', 'Description', 'SourceId', 'RegionId', 'JobType', 'TargetType', 'Status', 'BusinessStatus', 'StatusInfo', 'ErrorCode', 'Progress', 'CreationTime', 'StartTime', 'EndTime', 'ScheduledStartTime', 'ValidTime', 'ImageId', 'ImageName', 'InstanceId', 'TransitionInstanceId', 'InstanceType', 'InstanceRamRole', 'LaunchTemplateId', 'LaunchTemplateVersion', 'LicenseType', 'NetMode', 'VpcId', 'VSwitchId', 'ReplicationParameters', 'RunOnce', 'Frequency', 'MaxNumberOfImageToKeep', 'SystemDiskSize', 'ContainerNamespace', 'ContainerRepository', 'ContainerTag', 'ResourceGroupId', 'WorkgroupId', 'SystemDiskParts', 'DataDisks', 'Disks', 'ReplicationJobRuns', 'Tags'];
       assert.deepEqual(Object.keys(job ?? {}).sort(), fields.sort());
@@ -268,17 +259,17 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
 
     it('StartReplicationJob, StopReplicationJob, DeleteReplicationJob, CutOverReplicationJob: ReplicationJob.InvalidStatus outside their states', async () => {
       const { JobId } = (await client.request('CreateReplicationJob', imageJob())) as { JobId: string };
-      await rejects(client.request('StopReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus', /Ready.*Running \(Preparing\)/);
-      await rejects(client.request('CutOverReplicationJob', { JobId, SyncData: true }), 'ReplicationJob.InvalidStatus', /Waiting/);
+      await rejectsWith(client.request('StopReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus', /Ready.*Running \(Preparing\)/);
+      await rejectsWith(client.request('CutOverReplicationJob', { JobId, SyncData: true }), 'ReplicationJob.InvalidStatus', /Waiting/);
       await client.request('StartReplicationJob', { JobId });
       assert.deepEqual([(await describeJob(client, JobId))?.Status, (await describeJob(client, JobId))?.BusinessStatus], ['Running', 'Preparing']);
-      await rejects(client.request('StartReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus', /Running.*Ready, Stopped, InError/);
-      await rejects(client.request('DeleteReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus');
-      await rejects(client.request('DeleteSourceServer', { SourceId: basic, Force: true }), 'SourceServer.WithRunningReplicationJob', new RegExp(JobId));
+      await rejectsWith(client.request('StartReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus', /Running.*Ready, Stopped, InError/);
+      await rejectsWith(client.request('DeleteReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus');
+      await rejectsWith(client.request('DeleteSourceServer', { SourceId: basic, Force: true }), 'SourceServer.WithRunningReplicationJob', new RegExp(JobId));
       await client.request('StopReplicationJob', { JobId });
-      await rejects(client.request('StopReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus', /Stopped/);
+      await rejectsWith(client.request('StopReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus', /Stopped/);
       for (const action of ['StartReplicationJob', 'StopReplicationJob', 'DeleteReplicationJob', 'CutOverReplicationJob']) {
-        await rejects(client.request(action, { JobId: 'j-nosuch' }), 'InvalidJobId.NotFound');
+        await rejectsWith(client.request(action, { JobId: 'j-nosuch' }), 'InvalidJobId.NotFound');
       }
       await client.request('DeleteReplicationJob', { JobId });
       assert.ok(['Deleting', 'gone'].includes((await describeJob(client, JobId))?.Status ?? 'gone'));
@@ -291,18 +282,18 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await client.request('ModifyReplicationJobAttribute', { JobId, ImageName: unique('renamed-image'), Frequency: 3, MaxNumberOfImageToKeep: 4, SystemDiskSize: 40, ValidTime: isoUtc(now + 10 * dayMs), ScheduledStartTime: isoUtc(now + dayMs) });
       const before = await describeJob(client, JobId);
       assert.deepEqual([before?.['Frequency'], before?.['MaxNumberOfImageToKeep'], before?.['SystemDiskSize'], before?.['ValidTime']], [3, 4, 40, isoUtc(now + 10 * dayMs)]);
-      await rejects(client.request('ModifyReplicationJobAttribute', { JobId, DataDisk: [{ Index: 1, Size: 20 }, { Index: 1, Size: 20 }] }), 'DataDisk.DuplicateIndex');
-      await rejects(client.request('ModifyReplicationJobAttribute', { JobId, ValidTime: isoUtc(now + 91 * dayMs) }), 'InvalidParameter', /ValidTime/);
+      await rejectsWith(client.request('ModifyReplicationJobAttribute', { JobId, DataDisk: [{ Index: 1, Size: 20 }, { Index: 1, Size: 20 }] }), 'DataDisk.DuplicateIndex');
+      await rejectsWith(client.request('ModifyReplicationJobAttribute', { JobId, ValidTime: isoUtc(now + 91 * dayMs) }), 'InvalidParameter', /ValidTime/);
       await client.request('StartReplicationJob', { JobId });
       await client.request('StopReplicationJob', { JobId });
       await client.request('ModifyReplicationJobAttribute', { JobId, Name: unique('after-run'), Description: 'Still_changeable' });
-      await rejects(client.request('ModifyReplicationJobAttribute', { JobId, ImageName: 'too-late' }), 'ReplicationJob.InvalidStatus', /Ready \(before the first run\)/);
-      await rejects(client.request('ModifyReplicationJobAttribute', { JobId, Frequency: 5 }), 'ReplicationJob.InvalidStatus', /Waiting/);
+      await rejectsWith(client.request('ModifyReplicationJobAttribute', { JobId, ImageName: 'too-late' }), 'ReplicationJob.InvalidStatus', /Ready \(before the first run\)/);
+      await rejectsWith(client.request('ModifyReplicationJobAttribute', { JobId, Frequency: 5 }), 'ReplicationJob.InvalidStatus', /Waiting/);
       await client.request('ModifyReplicationJobAttribute', { JobId, ValidTime: isoUtc(now + 20 * dayMs) });
-      await rejects(client.request('ModifyReplicationJobAttribute', { JobId: 'j-nosuch', Name: 'x-y' }), 'InvalidJobId.NotFound');
+      await rejectsWith(client.request('ModifyReplicationJobAttribute', { JobId: 'j-nosuch', Name: 'x-y' }), 'InvalidJobId.NotFound');
       const other = (await client.request('CreateReplicationJob', imageJob({ SourceId: centos, SystemDiskSize: 20 }))) as { JobId: string };
-      await rejects(client.request('ModifyReplicationJobAttribute', { JobId: other.JobId, Name: String((await describeJob(client, JobId))?.['Name']) }), 'ReplicationJobName.Duplicate');
-      await rejects(client.request('ModifyReplicationJobAttribute', { JobId: other.JobId, Frequency: 2 }), 'InvalidParameter', /RunOnce=false/);
+      await rejectsWith(client.request('ModifyReplicationJobAttribute', { JobId: other.JobId, Name: String((await describeJob(client, JobId))?.['Name']) }), 'ReplicationJobName.Duplicate');
+      await rejectsWith(client.request('ModifyReplicationJobAttribute', { JobId: other.JobId, Frequency: 2 }), 'InvalidParameter', /RunOnce=false/);
       for (const id of [JobId, other.JobId]) await client.request('DeleteReplicationJob', { JobId: id });
     });
 
@@ -323,28 +314,28 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(await count({ ResourceGroupId: 'rg-none' }), 0);
       const firstPage = await client.request('DescribeSourceServers', { PageSize: 1, PageNumber: 2 });
       assert.equal(list(firstPage, 'SourceServers', 'SourceServer').length, 1);
-      await rejects(client.request('DescribeSourceServers', { PageSize: 0 }), 'InvalidParameter', /PageSize/);
-      await rejects(client.request('DescribeSourceServers', { State: 'Asleep' }), 'InvalidParameter', /State/);
-      await rejects(client.request('DescribeSourceServers', { SourceId: Array.from({ length: 51 }, (_, i) => `s-${i}`) }), 'InvalidParameter', /SourceId/);
+      await rejectsWith(client.request('DescribeSourceServers', { PageSize: 0 }), 'InvalidParameter', /PageSize/);
+      await rejectsWith(client.request('DescribeSourceServers', { State: 'Asleep' }), 'InvalidParameter', /State/);
+      await rejectsWith(client.request('DescribeSourceServers', { SourceId: Array.from({ length: 51 }, (_, i) => `s-${i}`) }), 'InvalidParameter', /SourceId/);
 
       const doomed = await contractSource(ferry, ferry.key, unique('doomed'), machineFacts([10 * gib]));
       await client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'ab', Description: 'd'.repeat(256) });
       await client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: `n${'x'.repeat(127)}` });
-      await rejects(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'a' }), 'InvalidParameter', /Name/);
-      await rejects(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: `n${'x'.repeat(128)}` }), 'InvalidParameter', /Name/);
-      await rejects(client.request('ModifySourceServerAttribute', { SourceId: doomed, Description: 'd'.repeat(257) }), 'InvalidParameter', /Description/);
-      await rejects(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'plain-source' }), 'SourceServerName.Duplicate');
-      await rejects(client.request('ModifySourceServerAttribute', { SourceId: 's-nosuch', Name: 'abc' }), 'InvalidSourceId.NotFound');
+      await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'a' }), 'InvalidParameter', /Name/);
+      await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: `n${'x'.repeat(128)}` }), 'InvalidParameter', /Name/);
+      await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Description: 'd'.repeat(257) }), 'InvalidParameter', /Description/);
+      await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'plain-source' }), 'SourceServerName.Duplicate');
+      await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: 's-nosuch', Name: 'abc' }), 'InvalidSourceId.NotFound');
       const { JobId } = (await client.request('CreateReplicationJob', imageJob({ SourceId: doomed, SystemDiskSize: 20 }))) as { JobId: string };
       assert.equal(await count({ JobId }), 1);
       assert.equal(await count({ SourceId: [doomed], RelatedJobType: ['0'] }), 1);
       assert.equal(await count({ SourceId: [doomed], RelatedJobType: ['1'] }), 0);
       assert.equal(await count({ SourceId: [doomed], State: 'InUse' }), 1);
-      await rejects(client.request('DeleteSourceServer', { SourceId: doomed }), 'ReplicationJob.Related', new RegExp(JobId));
+      await rejectsWith(client.request('DeleteSourceServer', { SourceId: doomed }), 'ReplicationJob.Related', new RegExp(JobId));
       await client.request('DeleteSourceServer', { SourceId: doomed, Force: true });
-      await rejects(client.request('DeleteSourceServer', { SourceId: doomed, Force: true }), 'SourceServerState.Invalid', /Deleting/).catch(async () => {
+      await rejectsWith(client.request('DeleteSourceServer', { SourceId: doomed, Force: true }), 'SourceServerState.Invalid', /Deleting/).catch(async () => {
         // The cleanup may already have removed it.
-        await rejects(client.request('DeleteSourceServer', { SourceId: doomed }), 'InvalidSourceId.NotFound');
+        await rejectsWith(client.request('DeleteSourceServer', { SourceId: doomed }), 'InvalidSourceId.NotFound');
       });
       await waitFor('the source and its job to go', async () => ((await count({ SourceId: [doomed] })) === 0 && (await describeJob(client, JobId)) === undefined ? true : undefined));
     });
@@ -359,11 +350,11 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const sources: string[] = [];
       for (let i = 0; i < 51; i += 1) sources.push(await contractSource(ferry, key, `member-${i}`, machineFacts([10 * gib])));
       await theirs.request('AssociateSourceServers', { WorkgroupId: workgroupId, SourceId: sources.slice(0, 50) });
-      await rejects(theirs.request('AssociateSourceServers', { WorkgroupId: workgroupId, SourceId: [sources[50]] }), 'QuotaExceeded.WorkgroupSourceServer');
+      await rejectsWith(theirs.request('AssociateSourceServers', { WorkgroupId: workgroupId, SourceId: [sources[50]] }), 'QuotaExceeded.WorkgroupSourceServer');
       const second = String((await theirs.request('CreateWorkgroup', { Name: 'wave-2' }))['WorkgroupId']);
-      await rejects(theirs.request('AssociateSourceServers', { WorkgroupId: second, SourceId: [sources[0]] }), 'SourceServer.InOtherWorkgroup', new RegExp(workgroupId));
-      await rejects(theirs.request('AssociateSourceServers', { WorkgroupId: second, SourceId: ['s-nosuch'] }), 'InvalidSourceId.NotFound');
-      await rejects(theirs.request('AssociateSourceServers', { WorkgroupId: 'w-nosuch', SourceId: [sources[50]] }), 'InvalidWorkgroupId.NotFound');
+      await rejectsWith(theirs.request('AssociateSourceServers', { WorkgroupId: second, SourceId: [sources[0]] }), 'SourceServer.InOtherWorkgroup', new RegExp(workgroupId));
+      await rejectsWith(theirs.request('AssociateSourceServers', { WorkgroupId: second, SourceId: ['s-nosuch'] }), 'InvalidSourceId.NotFound');
+      await rejectsWith(theirs.request('AssociateSourceServers', { WorkgroupId: 'w-nosuch', SourceId: [sources[50]] }), 'InvalidWorkgroupId.NotFound');
       const job = (await theirs.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: sources[0], ImageName: 'wg-image', SystemDiskSize: 20 })) as { JobId: string };
       await theirs.request('StartReplicationJob', { JobId: job.JobId });
       const described = await theirs.request('DescribeWorkgroups', { WorkgroupId: [workgroupId] });
@@ -379,15 +370,15 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(Number((await theirs.request('DescribeSourceServers', { WorkgroupId: workgroupId, PageSize: 50 }))['TotalCount']), 50);
       const paged = await theirs.request('DescribeWorkgroups', { PageSize: 1, PageNumber: 2 });
       assert.deepEqual([paged['TotalCount'], list(paged, 'Workgroups', 'Workgroup').length], [2, 1]);
-      await rejects(theirs.request('DeleteWorkgroup', { WorkgroupId: workgroupId }), 'Workgroup.NotEmpty');
+      await rejectsWith(theirs.request('DeleteWorkgroup', { WorkgroupId: workgroupId }), 'Workgroup.NotEmpty');
       await theirs.request('ModifyWorkgroupAttribute', { WorkgroupId: workgroupId, Name: 'wave-one', Description: 'renamed' });
-      await rejects(theirs.request('ModifyWorkgroupAttribute', { WorkgroupId: workgroupId, Name: 'w' }), 'InvalidParameter', /Name/);
+      await rejectsWith(theirs.request('ModifyWorkgroupAttribute', { WorkgroupId: workgroupId, Name: 'w' }), 'InvalidParameter', /Name/);
       await theirs.request('DisassociateSourceServers', { WorkgroupId: workgroupId, SourceId: sources.slice(0, 50) });
       await theirs.request('DeleteWorkgroup', { WorkgroupId: workgroupId });
-      await rejects(theirs.request('DeleteWorkgroup', { WorkgroupId: workgroupId }), 'InvalidWorkgroupId.NotFound');
+      await rejectsWith(theirs.request('DeleteWorkgroup', { WorkgroupId: workgroupId }), 'InvalidWorkgroupId.NotFound');
       for (let i = 2; i < 50; i += 1) await theirs.request('CreateWorkgroup', { Name: `wave-${i + 1}` });
       await theirs.request('CreateWorkgroup', { Name: 'wave-50' });
-      await rejects(theirs.request('CreateWorkgroup', { Name: 'wave-51' }), 'QuotaExceeded.Workgroup');
+      await rejectsWith(theirs.request('CreateWorkgroup', { Name: 'wave-51' }), 'QuotaExceeded.Workgroup');
     });
 
     it('tags: TagResources, ListTagResources with NextToken, UntagResources, and their codes', async () => {
@@ -397,7 +388,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       for (let i = 0; i < 3; i += 1) ids.push(await contractSource(ferry, key, `tagged-${i}`, machineFacts([10 * gib])));
       const tags = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ Key: `key-${String(from + i).padStart(2, '0')}`, Value: `value-${from + i}` }));
       await theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: ids, Tag: tags(0, 20) });
-      await rejects(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0]], Tag: tags(20, 1) }), 'NumberExceed.Tags');
+      await rejectsWith(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0]], Tag: tags(20, 1) }), 'NumberExceed.Tags');
       await theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0]], Tag: [{ Key: 'key-00', Value: 'changed' }] });
       const first = await theirs.request('ListTagResources', { ResourceType: 'sourceserver', ResourceId: ids });
       const page1 = list<Record<string, string>>(first, 'TagResources', 'TagResource');
@@ -414,15 +405,15 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await theirs.request('UntagResources', { ResourceType: 'sourceserver', ResourceId: [ids[2]], All: true });
       const remaining = await theirs.request('ListTagResources', { ResourceType: 'sourceserver', ResourceId: [ids[1], ids[2]] });
       assert.equal(list(remaining, 'TagResources', 'TagResource').length, 18);
-      await rejects(theirs.request('ListTagResources', {}), 'MissingParameter.ResourceType');
-      await rejects(theirs.request('TagResources', { ResourceType: 'disk', ResourceId: ids, Tag: tags(0, 1) }), 'InvalidResourceType.NotFound');
-      await rejects(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: Array.from({ length: 51 }, (_, i) => `s-${i}`), Tag: tags(0, 1) }), 'NumberExceed.ResourceIds');
-      await rejects(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0], ids[0]], Tag: tags(0, 1) }), 'Duplicate.ResourceId');
-      await rejects(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: ['s-nosuch'], Tag: tags(0, 1) }), 'InvalidResourceId.NotFound', /s-nosuch/);
-      await rejects(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0]], Tag: tags(0, 21) }), 'NumberExceed.Tags');
-      await rejects(theirs.request('ListTagResources', { ResourceType: 'sourceserver', Tag: [{ Value: 'v' }] }), 'InvalidParameter.TagValue');
-      await rejects(theirs.request('UntagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0]], TagKey: ['key-00'], All: true }), 'InvalidParameter', /All/);
-      await rejects(theirs.request('ListTagResources', { ResourceType: 'sourceserver', NextToken: 'garbage' }), 'InvalidParameter', /NextToken/);
+      await rejectsWith(theirs.request('ListTagResources', {}), 'MissingParameter.ResourceType');
+      await rejectsWith(theirs.request('TagResources', { ResourceType: 'disk', ResourceId: ids, Tag: tags(0, 1) }), 'InvalidResourceType.NotFound');
+      await rejectsWith(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: Array.from({ length: 51 }, (_, i) => `s-${i}`), Tag: tags(0, 1) }), 'NumberExceed.ResourceIds');
+      await rejectsWith(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0], ids[0]], Tag: tags(0, 1) }), 'Duplicate.ResourceId');
+      await rejectsWith(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: ['s-nosuch'], Tag: tags(0, 1) }), 'InvalidResourceId.NotFound', /s-nosuch/);
+      await rejectsWith(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0]], Tag: tags(0, 21) }), 'NumberExceed.Tags');
+      await rejectsWith(theirs.request('ListTagResources', { ResourceType: 'sourceserver', Tag: [{ Value: 'v' }] }), 'InvalidParameter.TagValue');
+      await rejectsWith(theirs.request('UntagResources', { ResourceType: 'sourceserver', ResourceId: [ids[0]], TagKey: ['key-00'], All: true }), 'InvalidParameter', /All/);
+      await rejectsWith(theirs.request('ListTagResources', { ResourceType: 'sourceserver', NextToken: 'garbage' }), 'InvalidParameter', /NextToken/);
       const job = (await theirs.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: ids[0], ImageName: 'tagged-job', SystemDiskSize: 20 })) as { JobId: string };
       await theirs.request('TagResources', { ResourceType: 'replicationjob', ResourceId: [job.JobId], Tag: [{ Key: 'env', Value: 'prod' }] });
       const jobTags = await theirs.request('ListTagResources', { ResourceType: 'replicationjob', ResourceId: [job.JobId] });
@@ -434,12 +425,12 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const { JobId } = (await client.request('CreateReplicationJob', imageJob())) as { JobId: string };
       assert.equal((await stranger.request('DescribeReplicationJobs', { JobId: [JobId] }))['TotalCount'], 0);
       assert.equal((await stranger.request('DescribeSourceServers', { SourceId: [basic] }))['TotalCount'], 0);
-      for (const action of ['StartReplicationJob', 'StopReplicationJob', 'DeleteReplicationJob', 'CutOverReplicationJob']) await rejects(stranger.request(action, { JobId }), 'InvalidJobId.NotFound');
-      await rejects(stranger.request('ModifyReplicationJobAttribute', { JobId, Name: 'mine-now' }), 'InvalidJobId.NotFound');
-      await rejects(stranger.request('CreateReplicationJob', imageJob()), 'InvalidSourceId.NotFound');
-      await rejects(stranger.request('ModifySourceServerAttribute', { SourceId: basic, Name: 'mine-now' }), 'InvalidSourceId.NotFound');
-      await rejects(stranger.request('DeleteSourceServer', { SourceId: basic, Force: true }), 'InvalidSourceId.NotFound');
-      await rejects(stranger.request('TagResources', { ResourceType: 'replicationjob', ResourceId: [JobId], Tag: [{ Key: 'k', Value: 'v' }] }), 'InvalidResourceId.NotFound');
+      for (const action of ['StartReplicationJob', 'StopReplicationJob', 'DeleteReplicationJob', 'CutOverReplicationJob']) await rejectsWith(stranger.request(action, { JobId }), 'InvalidJobId.NotFound');
+      await rejectsWith(stranger.request('ModifyReplicationJobAttribute', { JobId, Name: 'mine-now' }), 'InvalidJobId.NotFound');
+      await rejectsWith(stranger.request('CreateReplicationJob', imageJob()), 'InvalidSourceId.NotFound');
+      await rejectsWith(stranger.request('ModifySourceServerAttribute', { SourceId: basic, Name: 'mine-now' }), 'InvalidSourceId.NotFound');
+      await rejectsWith(stranger.request('DeleteSourceServer', { SourceId: basic, Force: true }), 'InvalidSourceId.NotFound');
+      await rejectsWith(stranger.request('TagResources', { ResourceType: 'replicationjob', ResourceId: [JobId], Tag: [{ Key: 'k', Value: 'v' }] }), 'InvalidResourceId.NotFound');
       assert.equal((await describeJob(client, JobId))?.Status, 'Ready', 'nothing the stranger tried changed the job');
       await client.request('DeleteReplicationJob', { JobId });
     });

@@ -15,7 +15,7 @@ import { isoUtc } from '../src/migration/validation.ts';
 import { type FerryWithKey, type PopClient, popClient, startFerryWithKey } from './support/api.ts';
 import { type FerryServer, startFerry } from './support/ferry-process.ts';
 import { freePort } from './support/postgres.ts';
-import { type AgentProcess, type Job, describeJob, describeSource, jobReaches, machineFacts, makeDisk, startAgent, waitFor } from './support/smc.ts';
+import { type AgentProcess, type Job, describeJob, describeSource, jobReaches, machineFacts, makeDisk, rejectsWith, startAgent, waitFor } from './support/smc.ts';
 
 const mib = 1024 * 1024;
 const hourMs = 3_600_000;
@@ -112,7 +112,7 @@ describe('SMC schedules, incremental runs and expiry under a moving clock', () =
     const expired = await jobReaches(client, JobId, 'Expired');
     assert.equal(expired['ValidTime'], isoUtc(validTime));
     await waitFor('the agent to be heard again', async () => ((await describeSource(client, agent.sourceId))?.State === 'InUse' ? true : undefined));
-    await assert.rejects(client.request('StartReplicationJob', { JobId }), (err: { code?: string }) => err.code === 'ReplicationJob.InvalidStatus');
+    await rejectsWith(client.request('StartReplicationJob', { JobId }), 'ReplicationJob.InvalidStatus');
     const tokens = await client.request('ListAccessTokens', { AccessTokenId: [token['AccessTokenId']] });
     assert.equal((tokens['AccessTokens'] as { AccessToken: Array<Record<string, unknown>> }).AccessToken[0]?.['Status'], 'expired');
     const activation = await fetch(`${server.url}/api/v1/agent/activate`, {

@@ -61,7 +61,7 @@ export async function runAgent(options: AgentOptions, api: AgentApi, signal: Abo
   let failure: AgentApiError | undefined;
   const retryMs = options.retryMs ?? 1000;
 
-  /** Run `call` until it succeeds; a final refusal stops the agent. Undefined when stopped. */
+  /** Run `call` until it succeeds, retrying network trouble and 5xx; a final refusal stops the agent. Undefined when stopped or refused. */
   async function attempt<T>(what: string, call: () => Promise<T>): Promise<T | undefined> {
     while (!stop.signal.aborted) {
       try {
@@ -70,6 +70,11 @@ export async function runAgent(options: AgentOptions, api: AgentApi, signal: Abo
         if (err instanceof AgentApiError && err.final) {
           failure = err;
           stop.abort();
+          return undefined;
+        }
+        // Any other refusal would only repeat (a command deleted meanwhile, say): give up this call.
+        if (err instanceof AgentApiError && err.status < 500) {
+          hooks.log(`${what} refused: ${err.message}`);
           return undefined;
         }
         if (stop.signal.aborted) return undefined;

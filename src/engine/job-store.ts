@@ -172,7 +172,7 @@ export class JobStore {
     if (kinds.length === 0 || limit <= 0) return [];
     const now = this.#clock.nowMs();
     const postgres = this.#database.dialect === 'postgres';
-    const claimed = {
+    const leased = {
       state: 'running',
       lease_owner: owner,
       lease_expires_at: now + leaseMs,
@@ -186,7 +186,7 @@ export class JobStore {
         .with('swept', (db) => sweepExpiredCancels(db, now))
         .with('picked', (db) => dueJobs(db, kinds, limit, now))
         .updateTable('jobs')
-        .set(claimed)
+        .set(leased)
         .from('picked')
         .whereRef('jobs.id', '=', 'picked.id')
         .returningAll('jobs')
@@ -194,22 +194,21 @@ export class JobStore {
         .execute();
       return rows.map(({ prior_state, ...row }) => ({ job: toRecord(row), takeover: prior_state === 'running' }));
     }
-    // SQLite's RETURNING cannot name `picked`, so the prior states come from the selects. Each
-    // select is cheaper alone than in a union, which sorts both sides again to merge them.
-    return this.db.transaction().execute(async (trx) => {
-      await sweepExpiredCancels(trx, now).execute();
-      const candidates = [...(await expiredLeases(trx, kinds, limit, now).execute()), ...(await dueQueued(trx, kinds, limit, now).execute())];
-      const picked = candidates.sort(byRunAtThenId).slice(0, limit);
-      if (picked.length === 0) return [];
-      const rows = await trx
-        .updateTable('jobs')
-        .set(claimed)
-        .where('id', 'in', picked.map((r) => r.id))
-        .returningAll()
-        .execute();
-      const prior = new Map(picked.map((r) => [r.id, r.state]));
-      return rows.map((row) => ({ job: toRecord(row), takeover: prior.get(row.id) === 'running' }));
-    });
+    // Completions waiting for their shared UPDATE are recorded in this same transaction: SQLite
+    // has one writer at a time anyway, and one commit for both costs much less than two.
+    const completions = this.#completions.splice(0);
+    try {
+      const { claims, held } = await this.db.transaction().execute(async (trx) => ({
+        held: completions.length === 0 ? new Set<string>() : await completeAll(trx, completions, now),
+        claims: await claimOnSqlite(trx, kinds, limit, now, leased),
+      }));
+      settleCompletions(completions, held);
+      return claims;
+    } catch (err) {
+      // A failed claim must not fail the completions it carried: they are written on their own.
+      this.#queueCompletions(completions);
+      throw err;
+    }
   }
 
   /**
@@ -251,20 +250,21 @@ export class JobStore {
   }
 
   #complete(completion: Completion): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.#completions.length === 0) setImmediate(() => void this.#flushCompletions());
-      this.#completions.push({ ...completion, resolve, reject });
-    });
+    return new Promise((resolve, reject) => this.#queueCompletions([{ ...completion, resolve, reject }]));
+  }
+
+  #queueCompletions(completions: readonly PendingCompletion[]): void {
+    if (completions.length === 0) return;
+    if (this.#completions.length === 0) setImmediate(() => void this.#flushCompletions());
+    this.#completions.push(...completions);
   }
 
   async #flushCompletions(): Promise<void> {
+    // Empty when a claim (on SQLite) took the batch into its own transaction first.
     const batch = this.#completions.splice(0);
+    if (batch.length === 0) return;
     try {
-      const held = await completeAll(this.db, batch, this.#clock.nowMs());
-      for (const { lease, resolve, reject } of batch) {
-        if (held.has(leaseKey(lease))) resolve();
-        else reject(new AppError('LeaseLost', { jobId: lease.jobId, token: lease.fencingToken }));
-      }
+      settleCompletions(batch, await completeAll(this.db, batch, this.#clock.nowMs()));
     } catch (err) {
       for (const { reject } of batch) reject(err);
     }
@@ -322,7 +322,7 @@ function leaseKey(lease: { readonly jobId: string; readonly fencingToken: number
  * Mark jobs succeeded in one UPDATE. Each row changes only under its own lease (id, fencing
  * token, still running); answers the leases (`leaseKey`) that were held, the others were refused.
  */
-async function completeAll(db: Db, completions: readonly Completion[], now: number): Promise<Set<string>> {
+async function completeAll(db: Db | Trx, completions: readonly Completion[], now: number): Promise<Set<string>> {
   const result = sql<string>`case ${sql.join(
     completions.map(({ lease, resultJson }) => sql`when id = ${lease.jobId} and fencing_token = ${lease.fencingToken} then ${resultJson}`),
     sql` `,
@@ -335,6 +335,34 @@ async function completeAll(db: Db, completions: readonly Completion[], now: numb
     .returning(['id', 'fencing_token'])
     .execute();
   return new Set(rows.map((row) => leaseKey({ jobId: row.id, fencingToken: Number(row.fencing_token) })));
+}
+
+/** Resolve the completions whose lease was held (`held`, by `leaseKey`); refuse the others. */
+function settleCompletions(completions: readonly PendingCompletion[], held: ReadonlySet<string>): void {
+  for (const { lease, resolve, reject } of completions) {
+    if (held.has(leaseKey(lease))) resolve();
+    else reject(new AppError('LeaseLost', { jobId: lease.jobId, token: lease.fencingToken }));
+  }
+}
+
+/**
+ * The claim on SQLite, inside the caller's BEGIN IMMEDIATE transaction. SQLite's RETURNING cannot
+ * name another table, so prior states (takeover or not) come from the selects; each select is
+ * cheaper alone than in a union, which sorts both sides again to merge them.
+ */
+async function claimOnSqlite(trx: Trx, kinds: readonly string[], limit: number, now: number, leased: UpdateObject<DatabaseSchema, 'jobs'>): Promise<Claim[]> {
+  await sweepExpiredCancels(trx, now).execute();
+  const candidates = [...(await expiredLeases(trx, kinds, limit, now).execute()), ...(await dueQueued(trx, kinds, limit, now).execute())];
+  const picked = candidates.sort(byRunAtThenId).slice(0, limit);
+  if (picked.length === 0) return [];
+  const rows = await trx
+    .updateTable('jobs')
+    .set(leased)
+    .where('id', 'in', picked.map((r) => r.id))
+    .returningAll()
+    .execute();
+  const prior = new Map(picked.map((r) => [r.id, r.state]));
+  return rows.map((row) => ({ job: toRecord(row), takeover: prior.get(row.id) === 'running' }));
 }
 
 /** The UPDATE behind every write a worker makes: it touches the row only under the worker's own lease. */

@@ -15,14 +15,14 @@
  * Every state change is a guarded UPDATE along eventMachine, fenced by the job's lease.
  */
 import type { Clock } from '../core/clock.ts';
-import { AppError, isAppError, toAppError } from '../core/errors.ts';
+import { isAppError, toAppError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { JobStore, Trx } from '../engine/job-store.ts';
 import { type JobContext, type JobHandler, PermanentJobError } from '../engine/worker.ts';
 import type { ComputeDriver } from '../fleet/index.ts';
 import type { Database } from '../store/database.ts';
 import type { EnsEventTable } from '../store/schema-ens.ts';
-import { type DataPolicy, type EventStatus, type EventTransition, eventMachine, eventTypeInfo } from './events-model.ts';
+import { type DataPolicy, type EventStatus, type EventTransition, eventMachine, eventTypeInfo, openEventStatuses } from './events-model.ts';
 import { type EventJobPayload, eventJobKind } from './events.ts';
 import { instanceStatus, powerOff, powerOn } from './instance-move-power.ts';
 import { startEventMove, toMoveView } from './instance-move.ts';
@@ -87,10 +87,10 @@ async function ensureSweep(deps: Pick<EventRunDeps, 'database' | 'clock' | 'jobs
   await deps.jobs.enqueue(eventSweepJobKind, {}, { runAtMs: deps.clock.nowMs() + (delayMs ?? deps.sweepMs ?? 200), maxAttempts: sweepMaxAttempts }, trx);
 }
 
-/** The status an Executing event ends in when its move ended in `state`. */
-function endOf(state: 'succeeded' | 'failed'): EventStatus {
-  const to = eventMachine.next('Executing', state === 'succeeded' ? 'succeed' : 'fail');
-  if (to === undefined) throw new Error('eventMachine lost its Executing rows');
+/** The table's next status; a missing row is a bug of the caller, never of the input. */
+function nextStatus(from: string, transition: EventTransition): EventStatus {
+  const to = eventMachine.next(from as EventStatus, transition);
+  if (to === undefined) throw new PermanentJobError(`an event cannot ${transition} from ${from}`);
   return to;
 }
 
@@ -117,7 +117,7 @@ export function eventSweepHandler(deps: EventRunDeps): JobHandler {
           await trx
             .updateTable('ens_events')
             .set({
-              status: endOf(move.state),
+              status: nextStatus('Executing', move.state === 'succeeded' ? 'succeed' : 'fail'),
               result: JSON.stringify({ moveId: move.moveId, fromHostId: move.fromHostId, ...(move.outcome ?? {}) }),
               error: move.state === 'failed' ? (move.errorMessage ?? `instance move ${move.moveId} failed`) : null,
               updated_at: now,
@@ -163,9 +163,9 @@ class EventRun {
       if (isStopRequest(err, this.#ctx.signal)) throw err;
       const retryable = !(err instanceof PermanentJobError) && !(isAppError(err) && err.httpStatus < 500);
       if (retryable && this.#ctx.job.attempts < this.#ctx.job.maxAttempts) throw err;
-      // The event must not stay Executing forever: its last attempt fails it.
+      // The event must not wait forever: its last attempt fails it.
       const error = toAppError(err, this.#ctx.job.id);
-      await this.#finish('fail', { error: error.message }, error.message);
+      await this.#end('fail', { error: error.message }, error.message);
       return { failed: error.message };
     }
   }
@@ -174,55 +174,63 @@ class EventRun {
     return this.#deps.database.db.selectFrom('ens_events').selectAll().where('id', '=', this.#payload.eventId).executeTakeFirst();
   }
 
+  /** How the event starts executing from where it is: `expire` at the deadline, `execute` at the planned time; none when it already runs. */
+  #start(row: EnsEventTable): { transition: EventTransition | undefined; change: Partial<EnsEventTable> } {
+    const action = eventTypeInfo[row.event_type as keyof typeof eventTypeInfo]?.action;
+    if (row.status === 'Executing') return { transition: undefined, change: {} };
+    const bySystem = row.status === 'Inquiring';
+    const dataPolicy = action === 'migrate' ? (bySystem ? systemDataPolicy : row.data_policy) : action === 'redeploy' ? 'force_transfer' : null;
+    return { transition: bySystem ? 'expire' : 'execute', change: { executed_by: bySystem ? 'system' : 'owner', data_policy: dataPolicy } };
+  }
+
   async #step(row: EnsEventTable): Promise<unknown> {
     const status = row.status as EventStatus;
-    if (status === 'Inquiring' || status === 'Scheduled') {
-      const info = eventTypeInfo[row.event_type as keyof typeof eventTypeInfo];
-      const bySystem = status === 'Inquiring';
-      const dataPolicy = info?.action === 'migrate' ? (bySystem ? systemDataPolicy : row.data_policy) : info?.action === 'redeploy' ? 'force_transfer' : null;
-      row = await this.#move(bySystem ? 'expire' : 'execute', status, { executed_by: bySystem ? 'system' : 'owner', data_policy: dataPolicy });
-    }
-    if (row.status !== 'Executing' || row.move_id !== null) return { skipped: row.status };
+    if (!openEventStatuses.includes(status) || row.move_id !== null) return { skipped: status };
     const action = eventTypeInfo[row.event_type as keyof typeof eventTypeInfo]?.action;
-    return action === 'reboot' ? this.#reboot(row) : this.#startMove(row);
+    const instance = await this.#deps.database.db.selectFrom('instances').select('host_id').where('id', '=', row.instance_id).executeTakeFirst();
+    if (instance === undefined || instance.host_id !== row.host_id) {
+      const where = instance === undefined ? 'no longer exists' : `is on host ${instance.host_id} now`;
+      await this.#end('avoid', { reason: `instance ${row.instance_id} ${where}` }, null);
+      return { avoided: true };
+    }
+    if (action === 'reboot') return this.#reboot(await this.#execute(row));
+    return this.#startMove(row);
   }
 
-  /** Move the event along the table, guarded on its current status and on this job still owning it. */
-  async #move(transition: EventTransition, from: EventStatus, change: Partial<EnsEventTable>): Promise<EnsEventTable> {
-    const to = eventMachine.next(from, transition);
-    if (to === undefined) throw new PermanentJobError(`event ${this.#payload.eventId}: no ${transition} from ${from}`);
-    return this.#ctx.fenced(async (trx) => {
-      const updated = await trx
-        .updateTable('ens_events')
-        .set({ ...change, status: to, updated_at: this.#deps.clock.nowMs() })
-        .where('id', '=', this.#payload.eventId)
-        .where('status', '=', from)
-        .where('job_id', '=', this.#ctx.job.id)
-        .returningAll()
-        .executeTakeFirst();
-      if (updated === undefined) throw new PermanentJobError(`event ${this.#payload.eventId} changed under its job`);
-      return updated;
-    });
+  /** The guarded UPDATE that moves the event on from `row`'s status, only while this job owns it. */
+  async #update(trx: Trx, row: EnsEventTable, to: EventStatus, change: Partial<EnsEventTable>): Promise<EnsEventTable> {
+    const updated = await trx
+      .updateTable('ens_events')
+      .set({ ...change, status: to, updated_at: this.#deps.clock.nowMs() })
+      .where('id', '=', row.id)
+      .where('status', '=', row.status)
+      .where('job_id', '=', this.#ctx.job.id)
+      .returningAll()
+      .executeTakeFirst();
+    if (updated === undefined) throw new PermanentJobError(`event ${row.id} changed under its job`);
+    return updated;
   }
 
-  /** End the event (Executed, Failed or Avoided) and complete this job in one fenced transaction. */
-  async #finish(transition: 'succeed' | 'fail' | 'avoid', result: unknown, error: string | null): Promise<void> {
+  /** Inquiring or Scheduled → Executing (a fenced write of its own); an Executing event as it is. */
+  async #execute(row: EnsEventTable): Promise<EnsEventTable> {
+    const { transition, change } = this.#start(row);
+    if (transition === undefined) return row;
+    const to = nextStatus(row.status, transition);
+    return this.#ctx.fenced((trx) => this.#update(trx, row, to, change));
+  }
+
+  /**
+   * End the event (Executed, Failed or Avoided) and complete this job in one fenced transaction.
+   * An event that had not started yet starts first, per the table: a failure to start is a failed execution.
+   */
+  async #end(transition: 'succeed' | 'fail' | 'avoid', result: unknown, error: string | null): Promise<void> {
+    const row = await this.#load();
+    if (row === undefined || row.job_id !== this.#ctx.job.id) return;
+    const start = transition === 'avoid' ? { transition: undefined, change: {} } : this.#start(row);
+    const from = start.transition === undefined ? row.status : nextStatus(row.status, start.transition);
+    const to = nextStatus(from, transition);
     const now = this.#deps.clock.nowMs();
-    const sources = eventMachine.sourcesOf(transition);
-    const to = eventMachine.transitions.find((t) => t.event === transition)?.to;
-    if (to === undefined) return;
-    await this.#ctx.fenced(
-      async (trx) => {
-        await trx
-          .updateTable('ens_events')
-          .set({ status: to, job_id: null, result: JSON.stringify(result), error, updated_at: now, finished_at: now })
-          .where('id', '=', this.#payload.eventId)
-          .where('status', 'in', sources)
-          .where('job_id', '=', this.#ctx.job.id)
-          .execute();
-      },
-      { result: { status: to } },
-    );
+    await this.#ctx.fenced((trx) => this.#update(trx, row, to, { ...start.change, job_id: null, result: JSON.stringify(result), error, finished_at: now }), { result: { status: to } });
   }
 
   /** The context a move is started in: the event owner's account, this job's id as the request id. */
@@ -231,28 +239,21 @@ class EventRun {
     return { database, clock, jobs, accountId, requestId: this.#ctx.job.id, dataDir };
   }
 
+  /**
+   * One fenced transaction: the event starts executing (if it had not), its move is queued and
+   * recorded on it, a sweep is made sure of, and this job completes. From then on the sweep, not a
+   * job of this event, ends the event when the move ends.
+   */
   async #startMove(row: EnsEventTable): Promise<unknown> {
-    const instance = await this.#deps.database.db.selectFrom('instances').select('host_id').where('id', '=', row.instance_id).executeTakeFirst();
-    if (instance === undefined || instance.host_id !== row.host_id) {
-      const where = instance === undefined ? 'no longer exists' : `is on host ${instance.host_id} now`;
-      await this.#finish('avoid', { reason: `instance ${row.instance_id} ${where}` }, null);
-      return { avoided: true };
-    }
-    const dataPolicy = (row.data_policy ?? 'abandon') as DataPolicy;
+    const { transition, change } = this.#start(row);
+    const to = transition === undefined ? 'Executing' : nextStatus(row.status, transition);
+    const dataPolicy = (change.data_policy ?? row.data_policy ?? 'abandon') as DataPolicy;
     const ctx = this.#serviceContext(row.account_id);
     const moveId = newId('mv');
     await this.#ctx.fenced(
       async (trx) => {
+        await this.#update(trx, row, to, { ...change, move_id: moveId, job_id: null });
         await startEventMove(ctx, { instanceId: row.instance_id, dataPolicy, moveId }, trx);
-        // From here the sweep, not a job of this event, ends the event when the move does.
-        const updated = await trx
-          .updateTable('ens_events')
-          .set({ move_id: moveId, job_id: null, updated_at: this.#deps.clock.nowMs() })
-          .where('id', '=', row.id)
-          .where('status', '=', 'Executing')
-          .where('job_id', '=', this.#ctx.job.id)
-          .executeTakeFirst();
-        if (Number(updated.numUpdatedRows) !== 1) throw new PermanentJobError(`event ${row.id} changed under its job`);
         await ensureSweep(this.#deps, trx, undefined);
       },
       { result: { moveId } },
@@ -260,29 +261,21 @@ class EventRun {
     return { moveId };
   }
 
-  /** Stop and start the instance on its host; the checkpoint remembers it ran, so a crash in between still starts it. */
+  /** Stop and start the instance on its host. */
   async #reboot(row: EnsEventTable): Promise<unknown> {
     const { database, driver, clock } = this.#deps;
-    const signal = this.#ctx.signal;
-    const saved = this.#ctx.job.checkpoint as { wasRunning?: boolean } | null;
-    let wasRunning = saved?.wasRunning;
-    if (wasRunning === undefined) {
-      const status = await instanceStatus(database.db, row.instance_id).catch((err: unknown) => {
-        if (isAppError(err) && err.code === 'InstanceNotFound') return undefined;
-        throw err;
-      });
+    // The checkpoint remembers that the instance ran, so after a crash between stop and start it is still started.
+    if ((this.#ctx.job.checkpoint as { wasRunning?: boolean } | null)?.wasRunning !== true) {
+      const status = await instanceStatus(database.db, row.instance_id);
       if (status !== 'Running') {
-        await this.#finish('avoid', { reason: status === undefined ? `instance ${row.instance_id} no longer exists` : `instance ${row.instance_id} is ${status}; there is nothing to reboot` }, null);
+        await this.#end('avoid', { reason: `instance ${row.instance_id} is ${status}; there is nothing to reboot` }, null);
         return { avoided: true };
       }
-      wasRunning = true;
-      await this.#ctx.checkpoint({ wasRunning });
+      await this.#ctx.checkpoint({ wasRunning: true });
     }
-    await powerOff(database, driver, clock, row.instance_id, signal);
-    await powerOn(database, driver, clock, row.instance_id, signal);
-    const instance = await database.db.selectFrom('instances').select('host_id').where('id', '=', row.instance_id).executeTakeFirst();
-    if (instance === undefined) throw new AppError('InstanceNotFound', { instanceId: row.instance_id });
-    await this.#finish('succeed', { rebooted: true, hostId: instance.host_id }, null);
+    await powerOff(database, driver, clock, row.instance_id, this.#ctx.signal);
+    await powerOn(database, driver, clock, row.instance_id, this.#ctx.signal);
+    await this.#end('succeed', { rebooted: true, hostId: row.host_id }, null);
     return { rebooted: true };
   }
 }

@@ -138,4 +138,32 @@ forEachDialect('replication jobs', (dialect) => {
     assert.equal((await job(store, jobId)).status, 'Stopped');
     assert.equal(await store.agentRun(sourceId, 'ok'), undefined, 'the stopped run\'s command is cancelled');
   });
+
+  it('lists cross-zone jobs (JobType 2) beside replication jobs, newest first across both, with their filters', async () => {
+    const store = await openSmcStore(dialect);
+    const older = await createReplicationJob(store.ctx(), { ...imageJob, sourceId: await store.register('listed-1'), name: 'older', imageName: 'older' });
+    store.clock.advance(1000);
+    const plan = { instanceId: 'i-1', origin: 'smc-cross-zone', regionId: 'cn-hangzhou', vpcId: 'vpc-1', vSwitchId: 'vsw-1', instanceType: 'ecs.g7.large', attributes: {} };
+    const at = store.clock.nowMs();
+    await store.database.db
+      .insertInto('instance_moves')
+      .values({
+        id: 'j-crosszone1', account_id: store.accountId, instance_id: 'i-1', origin: 'smc-cross-zone', job_id: 'job-x', state: 'running', phase: 'copying', progress_bp: 2500,
+        plan: JSON.stringify(plan), from_host_id: 'host-1', to_host_id: null, claim_id: null, was_running: 1, error_code: null, error_message: null, result: null,
+        created_at: at, started_at: at, finished_at: null, updated_at: at,
+      })
+      .execute();
+    store.clock.advance(1000);
+    const newer = await createReplicationJob(store.ctx(), { ...imageJob, sourceId: await store.register('listed-2'), name: 'newer', imageName: 'newer' });
+    const all = await describeReplicationJobs(store.ctx(), { pageSize: 10 });
+    assert.deepEqual(all.items.map((j) => [j.jobId, j.jobType]), [[newer.jobId, 0], ['j-crosszone1', 2], [older.jobId, 0]]);
+    assert.equal(all.totalCount, 3);
+    const second = await describeReplicationJobs(store.ctx(), { pageSize: 1, pageNumber: 2 });
+    assert.deepEqual([second.totalCount, second.items.map((j) => j.jobId)], [3, ['j-crosszone1']]);
+    assert.deepEqual((await describeReplicationJobs(store.ctx(), { jobType: 2 })).items.map((j) => [j.jobId, j.status, j.progress]), [['j-crosszone1', 'Running', 25]]);
+    assert.equal((await describeReplicationJobs(store.ctx(), { status: 'Running' })).totalCount, 1);
+    assert.equal((await describeReplicationJobs(store.ctx(), { name: 'newer' })).totalCount, 1, 'a name filter leaves out nameless cross-zone jobs');
+    assert.equal((await describeReplicationJobs(store.ctx(), { instanceIds: ['i-1'] })).totalCount, 1);
+    assert.equal((await describeReplicationJobs(store.ctx(), { regionId: 'cn-beijing' })).totalCount, 0);
+  });
 });

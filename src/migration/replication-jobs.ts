@@ -7,6 +7,7 @@ import { lockAccount } from './account-lock.ts';
 import { agentSettings } from './agent-settings.ts';
 import { isUniqueViolation } from './db-errors.ts';
 import { type Page, type PageRequest, idFilter, pageWindow } from './paging.ts';
+import { crossZoneJobsFor, newestFirst } from './replication-job-list.ts';
 import { checkFleetRefs } from './replication-job-fleet.ts';
 import { type JobSettings, type JobSettingsInput, applySettings, checkAgainstSource, checkSettings, defaultSettings, jobLimits } from './replication-job-params.ts';
 import { jobState, requireJob, settingsColumns, settingsOf, transition } from './replication-job-rows.ts';
@@ -161,7 +162,10 @@ function statesFor(filter: DescribeReplicationJobsFilter): ReplicationJobState[]
   return states;
 }
 
-/** One page of the account's jobs, newest first; every given filter must hold (empty ones are ignored). */
+/**
+ * One page of the account's jobs, newest first; every given filter must hold (empty ones are
+ * ignored). Cross-zone jobs (JobType 2) are merged in by creation time.
+ */
 export async function describeReplicationJobs(ctx: ServiceContext, filter: DescribeReplicationJobsFilter): Promise<Page<ReplicationJobView>> {
   const { pageNumber, pageSize, offset } = pageWindow(filter);
   const jobIds = idFilter('JobId', filter.jobIds);
@@ -180,23 +184,33 @@ export async function describeReplicationJobs(ctx: ServiceContext, filter: Descr
   if (filter.jobType !== undefined) query = query.where('replication_jobs.job_type', '=', filter.jobType);
   if (filter.resourceGroupId !== undefined && filter.resourceGroupId !== '') query = query.where('replication_jobs.resource_group_id', '=', filter.resourceGroupId);
   for (const condition of hasTags('replicationjob', 'replication_jobs.id', tagFilters)) query = query.where(condition);
+  const crossZone = await crossZoneJobsFor(ctx, { ...filter, jobIds, sourceIds, instanceIds, tagCount: tagFilters.length });
   const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  // Without cross-zone jobs the page is a plain window; with them, both lists' first offset + pageSize merge.
+  const window = crossZone.length === 0 ? { limit: pageSize, offset } : { limit: offset + pageSize, offset: 0 };
   const rows = await query
     .leftJoin('source_servers', 'source_servers.id', 'replication_jobs.source_id')
     .selectAll('replication_jobs')
     .select('source_servers.workgroup_id')
     .orderBy('replication_jobs.created_at', 'desc')
     .orderBy('replication_jobs.id')
-    .limit(pageSize)
-    .offset(offset)
+    .limit(window.limit)
+    .offset(window.offset)
     .execute();
-  const ids = rows.map((r) => r.id);
+  const merged = [
+    ...rows.map((row) => ({ createdAtMs: Number(row.created_at), id: row.id, row })),
+    ...crossZone.map((view) => ({ createdAtMs: Date.parse(view.creationTime), id: view.jobId, view })),
+  ].sort(newestFirst);
+  const picked = crossZone.length === 0 ? merged : merged.slice(offset, offset + pageSize);
+  const ids = picked.flatMap((p) => ('row' in p ? [p.id] : []));
   const runs = ids.length === 0 ? [] : await db.selectFrom('replication_job_runs').selectAll().where('job_id', 'in', ids).orderBy('seq').execute();
   const tags = await tagsOf(db, 'replicationjob', ids);
-  const items = rows.map(({ workgroup_id, ...row }) =>
-    replicationJobView(row, runs.filter((r) => r.job_id === row.id), tags.get(row.id) ?? [], workgroup_id ?? ''),
-  );
-  return { pageNumber, pageSize, totalCount: Number(total.n), items };
+  const items = picked.map((p) => {
+    if (!('row' in p)) return p.view;
+    const { workgroup_id, ...row } = p.row;
+    return replicationJobView(row, runs.filter((r) => r.job_id === row.id), tags.get(row.id) ?? [], workgroup_id ?? '');
+  });
+  return { pageNumber, pageSize, totalCount: Number(total.n) + crossZone.length, items };
 }
 
 export interface ModifyReplicationJobInput extends JobSettingsInput {

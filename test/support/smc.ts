@@ -1,4 +1,5 @@
 /** SMC API test helpers: real `ferry agent` processes, disk files, sources registered over the agent contract, waits. */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,6 +11,16 @@ import { sleep } from '../../src/core/clock.ts';
 import { callApi } from '../../src/cli/api-client.ts';
 import type { CreatedKey, FerryWithKey, PopClient } from './api.ts';
 import { ferryBin, repoRoot } from './ferry-process.ts';
+
+/** Assert that an SDK call fails with the Alibaba `code` (and a message matching `message`). */
+export async function rejectsWith(work: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(work, (err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
+    if (message !== undefined) assert.match(e.message ?? '', message);
+    return true;
+  });
+}
 
 /** A JSON value as plain objects: pop-core parses answers into objects without a prototype, which strict deep equality tells apart. */
 export function plain<T>(value: T): T {
