@@ -163,7 +163,13 @@ forEachDialect('placement in the database', (ctx) => {
         const database = await ctx.open();
         await applyFleet(database, new SimComputeDriver({ dataDir: tempDir() }), dbFleet(hosts));
         await database.db.insertInto('accounts').values({ id: 'acct-bob', name: 'bob', project_id: 'b'.repeat(32), created_at: 0 }).execute();
-        const ids = { alice: (await database.db.selectFrom('accounts').select('id').where('name', '=', 'alice').executeTakeFirst())?.id ?? 'none', bob: 'acct-bob' };
+        // A fleet with no instance and no dedicated host names no account: alice must exist anyway.
+        let alice = (await database.db.selectFrom('accounts').select('id').where('name', '=', 'alice').executeTakeFirst())?.id;
+        if (alice === undefined) {
+          alice = 'acct-alice';
+          await database.db.insertInto('accounts').values({ id: alice, name: 'alice', project_id: 'a'.repeat(32), created_at: 0 }).execute();
+        }
+        const ids = { alice, bob: 'acct-bob' };
         const instanceIds = (await database.db.selectFrom('instances').select('id').orderBy('id').execute()).map((r) => r.id);
         const placement = await Placement.load(database);
         const held: { id: string; instance: boolean }[] = [];
