@@ -18,7 +18,7 @@ import { systemClock } from '../src/core/clock.ts';
 import { newId } from '../src/core/ids.ts';
 import { builtinHandlers } from '../src/engine/builtin-handlers.ts';
 import { JobStore } from '../src/engine/job-store.ts';
-import { Worker, type WorkerEvents } from '../src/engine/worker.ts';
+import { Worker, type WorkerEvents, defaultWorkerConcurrency } from '../src/engine/worker.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
 
@@ -48,6 +48,10 @@ interface ConfigResult {
   /** CPU of this Node process per job and per baseline pair: steadier than wall time on a busy machine. */
   readonly cpuMsPerJob: number;
   readonly baselineCpuMsPerPair: number;
+  /** Jobs each worker runs at once: the engine's default. */
+  readonly concurrency: number;
+  /** The machine's 1-minute load average when this configuration started: how much it shared the CPUs. */
+  readonly loadAverage1m: number;
 }
 
 /** Wall seconds and CPU milliseconds of this process spent in one timed phase. */
@@ -213,6 +217,7 @@ async function newTarget(dialect: DialectName, tempRoot: string, server: () => P
  */
 async function runConfig(target: Target, workers: number, params: Params): Promise<ConfigResult> {
   const perWorker = target.dialect === 'postgres';
+  const loadAverage1m = round(loadavg()[0] ?? 0, 2);
   const databases: Database[] = [];
   try {
     for (let i = 0; i < (perWorker ? workers : 1); i += 1) databases.push(await openDatabase({ url: target.url }));
@@ -241,6 +246,8 @@ async function runConfig(target: Target, workers: number, params: Params): Promi
       meetsTarget: ratio >= targetRatio,
       cpuMsPerJob: round(engine.cpuMs / params.jobs, 3),
       baselineCpuMsPerPair: round(base.cpuMs / params.jobs, 3),
+      concurrency: defaultWorkerConcurrency,
+      loadAverage1m,
     };
   } finally {
     for (const database of databases) await database.close();
@@ -253,7 +260,7 @@ function round(value: number, digits: number): number {
 }
 
 function printTable(results: readonly ConfigResult[]): void {
-  const header = ['dialect', 'workers', 'databases', 'jobs', 'seconds', 'jobs/s', 'baseline pairs/s', 'ratio', `>= ${targetRatio}`, 'cpu ms/job', 'baseline cpu ms/pair'];
+  const header = ['dialect', 'workers', 'databases', 'jobs', 'seconds', 'jobs/s', 'baseline pairs/s', 'ratio', `>= ${targetRatio}`, 'cpu ms/job', 'baseline cpu ms/pair', 'concurrency', 'load 1m'];
   const rows = results.map((r) => [
     r.dialect,
     String(r.workers),
@@ -266,6 +273,8 @@ function printTable(results: readonly ConfigResult[]): void {
     r.meetsTarget ? 'yes' : 'NO',
     r.cpuMsPerJob.toFixed(3),
     r.baselineCpuMsPerPair.toFixed(3),
+    String(r.concurrency),
+    r.loadAverage1m.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');

@@ -263,12 +263,14 @@ async function apply(
       const markers = await database.db.selectFrom('probe_counters').select('job_id').where('job_id', '=', marker).execute();
       assert.equal(markers.length, held ? 1 : 0, `fenced work of ${marker} committed only if the lease was held`);
       if (!held) return nothing;
+      // A retry or hand-back of a job whose cancel was asked ends it instead.
+      const cancels = op.write.to === 'queued' && job.cancel_requested === 1;
       return {
         touches: [lease.jobId],
-        events: fencedEvents(op.write),
+        events: cancels ? ['cancel'] : fencedEvents(op.write),
         check: (after) => {
           const updated = row(after, lease.jobId);
-          assert.equal(updated.state, op.write.to === 'checkpoint' ? 'running' : op.write.to);
+          assert.equal(updated.state, op.write.to === 'checkpoint' ? 'running' : cancels ? 'cancelled' : op.write.to);
           if (op.write.to === 'checkpoint') assert.equal(updated.checkpoint, JSON.stringify(op.write.value));
           if (op.write.to === 'queued') {
             assert.equal(updated.run_at, nowMs + op.write.delayMs);

@@ -243,10 +243,14 @@ export class JobStore {
    * refused with LeaseLost. One UPDATE whose WHERE carries the fencing check: a single statement
    * is atomic, so no transaction is needed. Completions made in the same event-loop turn (a
    * claimed batch of short jobs ends together) share one UPDATE, each row still fenced on its own.
+   * Answers the job's state after the write: a retry of a job whose cancel was asked ends cancelled.
    */
-  async write(lease: Lease, change: JobFinish): Promise<void> {
-    if (change.to === 'succeeded') return this.#complete({ lease, resultJson: JSON.stringify(change.result ?? null) });
-    await fencedUpdate(this.db, lease, finishUpdate(change, this.#clock.nowMs()));
+  async write(lease: Lease, change: JobFinish): Promise<JobState> {
+    if (change.to === 'succeeded') {
+      await this.#complete({ lease, resultJson: JSON.stringify(change.result ?? null) });
+      return 'succeeded';
+    }
+    return fencedUpdate(this.db, lease, finishUpdate(change, this.#clock.nowMs()));
   }
 
   #complete(completion: Completion): Promise<void> {
@@ -366,17 +370,17 @@ async function claimOnSqlite(trx: Trx, kinds: readonly string[], limit: number, 
 }
 
 /** The UPDATE behind every write a worker makes: it touches the row only under the worker's own lease. */
-async function fencedUpdate(db: Db | Trx, lease: Lease, update: UpdateObject<DatabaseSchema, 'jobs'>): Promise<void> {
+async function fencedUpdate(db: Db | Trx, lease: Lease, update: UpdateObject<DatabaseSchema, 'jobs'>): Promise<JobState> {
   const touched = await db
     .updateTable('jobs')
     .set(update)
     .where('id', '=', lease.jobId)
     .where('fencing_token', '=', lease.fencingToken)
     .where(inState('running'))
+    .returning('state')
     .executeTakeFirst();
-  if (Number(touched.numUpdatedRows) !== 1) {
-    throw new AppError('LeaseLost', { jobId: lease.jobId, token: lease.fencingToken });
-  }
+  if (touched === undefined) throw new AppError('LeaseLost', { jobId: lease.jobId, token: lease.fencingToken });
+  return touched.state as JobState;
 }
 
 /** Running jobs asked to cancel whose worker vanished (lease expired) are cancelled, not taken over. */
@@ -451,14 +455,18 @@ function finishUpdate(finish: JobFinish, now: number): UpdateObject<DatabaseSche
   switch (finish.to) {
     case 'succeeded':
       return { ...released, state: 'succeeded', result: JSON.stringify(finish.result ?? null), error: null, finished_at: now };
-    case 'queued':
+    case 'queued': {
+      // A cancel asked while the handler ran is not lost by a retry or a hand-back: the job ends.
+      const cancelled = sql<SqlBool>`cancel_requested = 1`;
       return {
         ...released,
-        state: 'queued',
+        state: sql<string>`case when ${cancelled} then 'cancelled' else 'queued' end`,
         run_at: finish.runAtMs,
-        error: finish.error,
+        error: sql<string>`case when ${cancelled} then 'cancelled' else ${finish.error} end`,
+        finished_at: sql<number | null>`case when ${cancelled} then cast(${now} as bigint) else null end`,
         ...(finish.spendAttempt ? {} : { attempts: sql`attempts - 1` }),
       };
+    }
     case 'failed':
       return { ...released, state: 'failed', error: finish.error, finished_at: now };
     case 'cancelled':

@@ -131,6 +131,33 @@ forEachDialect('job engine', (ctx) => {
     }
   });
 
+  it('ends a job cancelled when its handler fails after the cancel was asked, instead of retrying it', async () => {
+    const store = new JobStore(await ctx.open(), { nowMs: () => Date.now() });
+    let runs = 0;
+    let release: (() => void) | undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The handler ignores its signal and fails with a retryable error once the cancel is recorded:
+    // the renew loop (every lease/3) has not yet told it, so only the failure path can honour it.
+    const stubborn: JobHandler = async () => {
+      runs += 1;
+      await gate;
+      throw new Error('transient');
+    };
+    const worker = new Worker(store, new Map([['stubborn', stubborn]]), { ...fast, leaseMs: 60_000 });
+    worker.start();
+    try {
+      const job = await store.enqueue('stubborn', {}, { maxAttempts: 5 });
+      await waitFor(async () => (runs === 1 ? true : undefined));
+      assert.equal((await store.cancel(job.id)).cancelRequested, true);
+      release?.();
+      const done = await settled(store, job.id);
+      assert.equal(done.state, 'cancelled');
+      assert.equal(runs, 1, 'a cancelled job must not run again');
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('cancels a queued job without running it', async () => {
     const store = new JobStore(await ctx.open(), { nowMs: () => Date.now() });
     const job = await store.enqueue('probe', {}, { runAtMs: Date.now() + 60_000 });

@@ -37,7 +37,7 @@ export interface WorkerOptions {
   readonly leaseMs?: number;
   /** How often an idle worker looks for due jobs. */
   readonly pollMs?: number;
-  /** Handlers running at once in this worker. */
+  /** Handlers running at once in this worker (default `defaultWorkerConcurrency`). */
   readonly concurrency?: number;
   readonly backoff?: BackoffPolicy;
   readonly clock?: Clock;
@@ -45,6 +45,13 @@ export interface WorkerOptions {
 }
 
 type StopReason = 'cancelled' | 'lease-lost' | 'shutdown';
+
+/**
+ * Jobs one worker runs at once unless told otherwise. Migration jobs spend most of their time
+ * waiting (on an agent, a disk copy, a planned time), and a worker that claims only a few at a
+ * time spends one claim round trip per few jobs: 16 keeps the claim cost small per job.
+ */
+export const defaultWorkerConcurrency = 16;
 
 class JobAbort extends Error {
   constructor(readonly reason: StopReason) {
@@ -121,7 +128,7 @@ export class Worker {
     this.owner = options.owner ?? defaultOwner();
     this.#leaseMs = options.leaseMs ?? 30_000;
     this.#pollMs = options.pollMs ?? 500;
-    this.#concurrency = options.concurrency ?? 4;
+    this.#concurrency = options.concurrency ?? defaultWorkerConcurrency;
     this.#backoff = options.backoff ?? defaultBackoff;
     this.#clock = options.clock ?? systemClock;
     this.#events = options.events ?? {};
@@ -257,7 +264,9 @@ export class Worker {
       get signal() {
         return run.stop.signal;
       },
-      checkpoint: (value) => store.write(lease, { checkpoint: value }),
+      checkpoint: async (value) => {
+        await store.write(lease, { checkpoint: value });
+      },
       fenced: async (work, complete) => {
         const out = await store.fence(lease, work, complete === undefined ? undefined : { to: 'succeeded', result: complete.result });
         if (complete !== undefined) run.finished = true;
@@ -284,13 +293,13 @@ export class Worker {
       return;
     }
     if (stop.reason === 'shutdown') {
-      await this.#store.write(lease, {
+      const state = await this.#store.write(lease, {
         to: 'queued',
         runAtMs: this.#clock.nowMs(),
         error: 'released on shutdown',
         spendAttempt: false,
       });
-      this.#events.finished?.(job, 'queued');
+      this.#events.finished?.(job, state === 'cancelled' ? 'cancelled' : 'queued');
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
@@ -301,8 +310,8 @@ export class Worker {
       return;
     }
     const runAtMs = this.#clock.nowMs() + backoffDelayMs(this.#backoff, job.attempts);
-    await this.#store.write(lease, { to: 'queued', runAtMs, error: message, spendAttempt: true });
-    this.#events.finished?.(job, 'queued');
+    const state = await this.#store.write(lease, { to: 'queued', runAtMs, error: message, spendAttempt: true });
+    this.#events.finished?.(job, state === 'cancelled' ? 'cancelled' : 'queued');
   }
 
   /**
