@@ -147,7 +147,7 @@ forEachDialect('job engine', (ctx) => {
     worker.start();
     try {
       const job = await store.enqueue('stubborn', {}, { maxAttempts: 5 });
-      await waitFor(async () => (runs === 1 ? true : undefined));
+      await waitFor(() => Promise.resolve(runs === 1 ? true : undefined));
       assert.equal((await store.cancel(job.id)).cancelRequested, true);
       release?.();
       const done = await settled(store, job.id);
