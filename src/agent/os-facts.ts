@@ -1,17 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { arch, cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import type { SourceFacts } from '../core/agent-protocol.ts';
 
-/** What the agent tells about the machine, besides its disks. */
-export interface OsFacts {
-  readonly hostname: string;
-  readonly platform: string;
-  readonly architecture: string;
-  readonly kernelLevel: number;
-  readonly cores: number;
-  readonly memoryBytes: number;
-  readonly ipv4: readonly string[];
-}
+/** What the agent tells about the machine, besides its disks and its own version. */
+export type OsFacts = Omit<SourceFacts, 'agentVersion' | 'disks'>;
 
 function readText(path: string): string | undefined {
   try {

@@ -11,6 +11,7 @@ export interface AgentSettings {
   readonly maxPollMs: number;
 }
 
+/** The settings from the environment, with their defaults. */
 export function agentSettings(env: NodeJS.ProcessEnv = process.env): AgentSettings {
   const heartbeat = Number(env['FERRY_AGENT_HEARTBEAT_SECONDS']);
   return {

@@ -107,13 +107,13 @@ function watchRun(deps: ReplicationHandlerDeps): JobHandler {
 }
 
 /** The image a run builds takes its job's ImageName; taken in the region, `<name>_<jobId>`, then `<name>_<jobId>_<run>`. */
-async function freeImageName(trx: Trx, row: ReplicationJobTable, seq: number): Promise<string> {
+async function freeImageName(trx: Trx, row: ReplicationJobTable, seq: number, runId: string): Promise<string> {
   const base = row.image_name === '' ? row.id : row.image_name;
   for (const name of [base, `${base}_${row.id}`, `${base}_${row.id}_${seq}`]) {
     const taken = await trx.selectFrom('smc_images').select('id').where('account_id', '=', row.account_id).where('region_id', '=', row.region_id).where('name', '=', name).where('deleted_at', 'is', null).executeTakeFirst();
     if (taken === undefined) return name;
   }
-  return `${base}_${row.id}_${seq}_${Date.now()}`;
+  return `${base}_${runId}`;
 }
 
 /** Image ids follow run ids, so a finalisation repeated after a crash builds the same image, not a second one. */
@@ -155,7 +155,7 @@ function finalizeRun(deps: ReplicationHandlerDeps): JobHandler {
         await endRun(trx, row, 'fail', now, { outcome: 'failed', errorCode: 'ReplicationJob.ChecksumMismatch', statusInfo: `Disks ${mismatched.join(', ')} do not match the checksums the agent sent.` });
         return { verdict: 'checksum', retired: [] };
       }
-      const name = await freeImageName(trx, row, Number(run.seq));
+      const name = await freeImageName(trx, row, Number(run.seq), runId);
       await trx
         .insertInto('smc_images')
         .values({ id: imageId, account_id: row.account_id, job_id: row.id, run_id: runId, region_id: row.region_id, name, size_bytes: sizeBytes, created_at: now, deleted_at: null })

@@ -1,21 +1,11 @@
 import { crossZoneJobType, describeCrossZoneJobs } from './cross-zone.ts';
 import { maxPageSize } from './paging.ts';
 import type { ReplicationJobView } from './replication-job-views.ts';
+import type { DescribeReplicationJobsFilter } from './replication-jobs.ts';
 import type { ServiceContext } from './service-context.ts';
 
-/** The DescribeReplicationJobs filters that decide whether cross-zone jobs (JobType 2) belong in the answer. */
-export interface CrossZoneListFilter {
-  readonly regionId?: string | undefined;
-  readonly jobIds?: readonly string[] | undefined;
-  readonly sourceIds?: readonly string[] | undefined;
-  readonly instanceIds?: readonly string[] | undefined;
-  readonly name?: string | undefined;
-  readonly status?: string | undefined;
-  readonly businessStatus?: string | undefined;
-  readonly jobType?: number | undefined;
-  readonly resourceGroupId?: string | undefined;
-  readonly tagCount: number;
-}
+/** The DescribeReplicationJobs filters that decide which cross-zone jobs (JobType 2) belong in the answer. */
+export type CrossZoneListFilter = Omit<DescribeReplicationJobsFilter, 'tags' | 'pageNumber' | 'pageSize'> & { readonly tagCount: number };
 
 const given = (value: string | undefined): value is string => value !== undefined && value !== '';
 

@@ -12,6 +12,7 @@ export async function requireJob(db: Db | Trx, accountId: string, jobId: string)
   return row;
 }
 
+/** The row's state, which the table must know. */
 export function jobState(row: ReplicationJobTable): ReplicationJobState {
   if (!isReplicationJobState(row.state)) throw new Error(`replication job ${row.id} has the unknown state ${row.state}`);
   return row.state;

@@ -2,30 +2,15 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { activeJobStatesAt0007 } from '../store/migrations/0007-smc-replication.ts';
 import {
-  type ReplicationJobState,
   activeJobStates,
   allowedStatusesFor,
   businessStatusOf,
+  reachableStates,
   replicationJobEvents,
   replicationJobMachine,
   replicationJobStates,
   statusOf,
 } from './replication-job-states.ts';
-
-function reachableFrom(start: ReplicationJobState): Set<ReplicationJobState> {
-  const seen = new Set<ReplicationJobState>([start]);
-  const queue = [start];
-  for (let state = queue.shift(); state !== undefined; state = queue.shift()) {
-    for (const event of replicationJobEvents) {
-      const next = replicationJobMachine.next(state, event);
-      if (next !== undefined && !seen.has(next)) {
-        seen.add(next);
-        queue.push(next);
-      }
-    }
-  }
-  return seen;
-}
 
 it('starts only from Ready, Stopped or InError, and stops only a run that has not reached Processing', () => {
   assert.deepEqual(new Set(replicationJobMachine.sourcesOf('start').map(statusOf)), new Set(['Ready', 'Stopped', 'InError']));
@@ -45,9 +30,9 @@ it('holds the source in exactly the active states the database index lists', () 
 });
 
 it('reaches every state from Ready, ends only in Deleting, and lets a finished job only be deleted', () => {
-  assert.deepEqual(reachableFrom('Ready'), new Set(replicationJobStates));
+  assert.deepEqual(reachableStates('Ready'), new Set(replicationJobStates));
   const terminal = replicationJobStates.filter((s) => replicationJobEvents.every((e) => !replicationJobMachine.can(s, e)));
   assert.deepEqual(terminal, ['Deleting/Cleaning']);
   assert.deepEqual(replicationJobEvents.filter((e) => replicationJobMachine.can('Finished', e)), ['delete']);
-  for (const state of replicationJobStates) assert.ok(reachableFrom(state).has('Deleting/Cleaning'), `${state} can always be deleted in the end`);
+  for (const state of replicationJobStates) assert.ok(reachableStates(state).has('Deleting/Cleaning'), `${state} can always be deleted in the end`);
 });

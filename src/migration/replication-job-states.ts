@@ -27,6 +27,7 @@ export type ReplicationJobState = (typeof replicationJobStates)[number];
 export const replicationJobEvents = ['start', 'runDue', 'cutOver', 'cutOverNow', 'syncStarted', 'dataSent', 'finish', 'await', 'fail', 'stop', 'expire', 'delete'] as const;
 export type ReplicationJobEvent = (typeof replicationJobEvents)[number];
 
+/** The job's life: every transition the services and workflows may make. */
 export const replicationJobMachine = table(replicationJobStates, replicationJobEvents, [
   ['Ready', 'start', 'Running/Preparing'],
   ['Stopped', 'start', 'Running/Preparing'],
@@ -78,6 +79,7 @@ export function statesWithStatus(status: string): ReplicationJobState[] {
   return replicationJobStates.filter((s) => statusOf(s) === status);
 }
 
+/** Every state whose BusinessStatus is `business`, for SQL filters. */
 export function statesWithBusinessStatus(business: string): ReplicationJobState[] {
   return replicationJobStates.filter((s) => businessStatusOf(s) === business);
 }
@@ -106,6 +108,23 @@ export function allowedStatusesFor(event: ReplicationJobEvent): string {
   return [...new Set(names)].join(', ');
 }
 
+/** Whether a stored text is a state of the table. */
 export function isReplicationJobState(value: string): value is ReplicationJobState {
   return (replicationJobStates as readonly string[]).includes(value);
+}
+
+/** Every state reachable from `from` along the table, `from` included (tests walk it). */
+export function reachableStates(from: ReplicationJobState): Set<ReplicationJobState> {
+  const seen = new Set<ReplicationJobState>([from]);
+  const queue = [from];
+  for (let state = queue.shift(); state !== undefined; state = queue.shift()) {
+    for (const event of replicationJobEvents) {
+      const next = replicationJobMachine.next(state, event);
+      if (next !== undefined && !seen.has(next)) {
+        seen.add(next);
+        queue.push(next);
+      }
+    }
+  }
+  return seen;
 }

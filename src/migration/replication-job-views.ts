@@ -79,6 +79,7 @@ export interface ReplicationJobView {
 
 const timeOrEmpty = (ms: number | null): string => (ms === null ? '' : isoUtc(Number(ms)));
 
+/** A job row with its runs (in order), tags and its source's workgroup, as the API reports it. */
 export function replicationJobView(row: ReplicationJobTable, runs: readonly ReplicationJobRunTable[], tags: readonly Tag[], workgroupId: string): ReplicationJobView {
   const settings = settingsOf(row);
   const state = jobState(row);

@@ -11,7 +11,7 @@ import { isAppError } from '../core/errors.ts';
 import { forEachDialect } from '../../test/support/dialects.ts';
 import { type SmcStore, openSmcStore } from '../../test/support/smc-store.ts';
 import { cutOverReplicationJob, startReplicationJob, stopReplicationJob } from './replication-job-actions.ts';
-import { type ReplicationJobState, activeJobStates, isReplicationJobState, replicationJobEvents, replicationJobMachine, runningJobStates } from './replication-job-states.ts';
+import { activeJobStates, isReplicationJobState, reachableStates, replicationJobMachine, runningJobStates } from './replication-job-states.ts';
 import { createReplicationJob, deleteReplicationJob, modifyReplicationJobAttribute } from './replication-jobs.ts';
 import { deleteSourceServer } from './source-servers.ts';
 
@@ -39,21 +39,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** States reachable from each state along the table, itself included: one step may chain events (a result, then the image). */
-const reachable = new Map<ReplicationJobState, Set<ReplicationJobState>>();
-for (const start of replicationJobMachine.states) {
-  const seen = new Set<ReplicationJobState>([start]);
-  const queue = [start];
-  for (let s = queue.shift(); s !== undefined; s = queue.shift()) {
-    for (const e of replicationJobEvents) {
-      const next = replicationJobMachine.next(s, e);
-      if (next !== undefined && !seen.has(next)) {
-        seen.add(next);
-        queue.push(next);
-      }
-    }
-  }
-  reachable.set(start, seen);
-}
+const reachable = new Map(replicationJobMachine.states.map((state) => [state, reachableStates(state)]));
 
 async function snapshot(store: SmcStore): Promise<Map<string, string>> {
   const rows = await store.database.db.selectFrom('replication_jobs').select(['id', 'state']).execute();

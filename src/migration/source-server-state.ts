@@ -22,6 +22,7 @@ export interface SourceStateFacts {
   readonly hasActiveJob: boolean;
 }
 
+/** The State of a source at `nowMs`, by the precedence above. */
 export function sourceState(facts: SourceStateFacts, nowMs: number, settings: AgentSettings): SourceServerState {
   if (facts.deleting) return 'Deleting';
   if (nowMs - facts.lastSeenAtMs > offlineAfterMs(settings)) return 'Unavailable';

@@ -83,6 +83,7 @@ function diskView(disk: DiskFacts | undefined): SourceDiskView {
   };
 }
 
+/** A source row with its derived state, newest job and tags, as the API reports it; sizes in GiB, parts in bytes. */
 export function sourceServerView(row: SourceServerTable, state: SourceServerState, jobId: string, tags: readonly Tag[], settings: AgentSettings): SourceServerView {
   const facts = JSON.parse(row.facts) as SourceFacts;
   const system = facts.disks[0];

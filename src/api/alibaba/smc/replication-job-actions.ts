@@ -4,6 +4,7 @@ import { cutOverReplicationJob, startReplicationJob, stopReplicationJob } from '
 import type { DataDiskInput, JobSettingsInput, PartInput } from '../../../migration/replication-job-params.ts';
 import type { PartView, ReplicationJobView } from '../../../migration/replication-job-views.ts';
 import { createReplicationJob, deleteReplicationJob, describeReplicationJobs, modifyReplicationJobAttribute } from '../../../migration/replication-jobs.ts';
+import type { ServiceContext } from '../../../migration/service-context.ts';
 import { popAction } from '../action-registry.ts';
 import { idList, pageParams, pageWire, pascalKeys, tagFilters, tagList, tagsWire, text } from './smc-wire.ts';
 
@@ -105,7 +106,19 @@ function jobWire(j: ReplicationJobView): Record<string, unknown> {
   };
 }
 
-const jobIdParam = Type.Object({ JobId: Type.String({ minLength: 1, maxLength: 128 }) });
+/** An action whose only param is JobId and whose answer is RequestId alone. */
+function jobVerb(name: string, verb: (ctx: ServiceContext, jobId: string) => Promise<void>) {
+  return popAction({
+    product: 'smc',
+    name,
+    params: Type.Object({ JobId: Type.String({ minLength: 1, maxLength: 128 }) }),
+    resources: (p, account) => [jobArn(account, p.JobId)],
+    handle: async (ctx, p) => {
+      await verb(ctx, p.JobId);
+      return {};
+    },
+  });
+}
 
 export const replicationJobActions = [
   popAction({
@@ -184,36 +197,9 @@ export const replicationJobActions = [
       return {};
     },
   }),
-  popAction({
-    product: 'smc',
-    name: 'StartReplicationJob',
-    params: jobIdParam,
-    resources: (p, account) => [jobArn(account, p.JobId)],
-    handle: async (ctx, p) => {
-      await startReplicationJob(ctx, p.JobId);
-      return {};
-    },
-  }),
-  popAction({
-    product: 'smc',
-    name: 'StopReplicationJob',
-    params: jobIdParam,
-    resources: (p, account) => [jobArn(account, p.JobId)],
-    handle: async (ctx, p) => {
-      await stopReplicationJob(ctx, p.JobId);
-      return {};
-    },
-  }),
-  popAction({
-    product: 'smc',
-    name: 'DeleteReplicationJob',
-    params: jobIdParam,
-    resources: (p, account) => [jobArn(account, p.JobId)],
-    handle: async (ctx, p) => {
-      await deleteReplicationJob(ctx, p.JobId);
-      return {};
-    },
-  }),
+  jobVerb('StartReplicationJob', startReplicationJob),
+  jobVerb('StopReplicationJob', stopReplicationJob),
+  jobVerb('DeleteReplicationJob', deleteReplicationJob),
   popAction({
     product: 'smc',
     name: 'CutOverReplicationJob',

@@ -9,6 +9,7 @@ import {
   disassociateSourceServers,
   modifyWorkgroupAttribute,
 } from '../../../migration/workgroups.ts';
+import type { ServiceContext } from '../../../migration/service-context.ts';
 import { popAction } from '../action-registry.ts';
 import { idList, pageParams, pageWire, tagFilters, tagList, tagsWire, text } from './smc-wire.ts';
 
@@ -24,6 +25,20 @@ function workgroupWire(w: WorkgroupView): Record<string, unknown> {
     Tags: tagsWire(w.tags),
     Warnings: { Warning: w.warnings.map((warning) => ({ WarningType: warning.warningType, SourceIds: { SourceId: warning.sourceIds } })) },
   };
+}
+
+/** AssociateSourceServers and DisassociateSourceServers: a workgroup and SourceId.N. */
+function membership(name: string, change: (ctx: ServiceContext, workgroupId: string, sourceIds: readonly string[]) => Promise<void>) {
+  return popAction({
+    product: 'smc',
+    name,
+    params: Type.Object({ WorkgroupId: workgroupIdParam, SourceId: idList }),
+    resources: (p, account) => [workgroupArn(account, p.WorkgroupId)],
+    handle: async (ctx, p) => {
+      await change(ctx, p.WorkgroupId, p.SourceId ?? []);
+      return {};
+    },
+  });
 }
 
 export const workgroupActions = [
@@ -66,24 +81,6 @@ export const workgroupActions = [
       return {};
     },
   }),
-  popAction({
-    product: 'smc',
-    name: 'AssociateSourceServers',
-    params: Type.Object({ WorkgroupId: workgroupIdParam, SourceId: idList }),
-    resources: (p, account) => [workgroupArn(account, p.WorkgroupId)],
-    handle: async (ctx, p) => {
-      await associateSourceServers(ctx, p.WorkgroupId, p.SourceId ?? []);
-      return {};
-    },
-  }),
-  popAction({
-    product: 'smc',
-    name: 'DisassociateSourceServers',
-    params: Type.Object({ WorkgroupId: workgroupIdParam, SourceId: idList }),
-    resources: (p, account) => [workgroupArn(account, p.WorkgroupId)],
-    handle: async (ctx, p) => {
-      await disassociateSourceServers(ctx, p.WorkgroupId, p.SourceId ?? []);
-      return {};
-    },
-  }),
+  membership('AssociateSourceServers', associateSourceServers),
+  membership('DisassociateSourceServers', disassociateSourceServers),
 ];
