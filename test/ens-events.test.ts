@@ -4,8 +4,9 @@
  * by a real `ferry serve` on SQLite and on PostgreSQL. Disks are compared by full-file sha256.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { callApi } from '../src/cli/api-client.ts';
 import { contentDigest, manifestDigest } from '../src/fleet/sparse-file.ts';
@@ -106,11 +107,11 @@ async function diskHashes(ferry: FerryWithKey, instanceId: string): Promise<Reco
   return out;
 }
 
-/** The disks' hashes before anything moved: seeded disks of one id hold the same bytes on every server. */
-async function seededHashes(ferry: FerryWithKey, instanceId: string): Promise<Record<string, string>> {
+/** The disks' hashes before anything moved (of one kind, if given): seeded disks of one id hold the same bytes on every server. */
+async function seededHashes(ferry: FerryWithKey, instanceId: string, kind?: string): Promise<Record<string, string>> {
   const view = await showInstance(ferry, instanceId);
   const out: Record<string, string> = {};
-  for (const d of view.disks) out[d.id] = await sha256File(d.path, d.id);
+  for (const d of view.disks) if (kind === undefined || d.kind === kind) out[d.id] = await sha256File(d.path, d.id);
   return out;
 }
 
@@ -120,16 +121,22 @@ for (const dialect of dialects) {
     let ens: PopClient;
     const raised = new Map<string, string>();
     let stranger: CreatedKey;
+    /** The server's clock runs this many ms ahead of ours (core/offset-clock.ts). */
+    let clockOffsetFile: string;
 
     before(async () => {
       const db = dialect === 'postgres' ? await freshPostgresDatabase() : undefined;
-      ferry = await startFerryWithKey({ ...(db === undefined ? {} : { db }), extra: ['--poll-ms', '50'] });
+      clockOffsetFile = join(mkdtempSync(join(tmpdir(), 'ferry-clock-')), 'offset-ms');
+      ferry = await startFerryWithKey({ ...(db === undefined ? {} : { db }), extra: ['--poll-ms', '50'], env: { FERRY_CLOCK_OFFSET_FILE: clockOffsetFile } });
       ens = ensClient(ferry);
       const file = join(ferry.data, 'fleet.yaml');
       writeFileSync(file, fleetYaml);
       await ferryCli(['fleet', 'apply', '-f', file, '--json'], cliEnv(ferry));
     });
-    after(() => ferry.close());
+    after(async () => {
+      await ferry.close();
+      rmSync(dirname(clockOffsetFile), { recursive: true, force: true });
+    });
 
     async function setHostState(hostId: string, state: string, eventType?: string): Promise<HostStateOutcome> {
       return callApi<HostStateOutcome>(credsOf(ferry), 'POST', `/api/v1/hosts/${hostId}/state`, { state, ...(eventType === undefined ? {} : { eventType }) });
@@ -227,7 +234,7 @@ for (const dialect of dialects) {
     });
 
     it('abandon (the default) recreates data disks empty; try_transfer copies them', async () => {
-      const abandonBefore = await seededHashes(ferry, 'i-abandon');
+      const abandonBefore = await seededHashes(ferry, 'i-abandon', 'system');
       const tryBefore = await seededHashes(ferry, 'i-try');
       const abandonId = raised.get('i-abandon') ?? '';
       const tryId = raised.get('i-try') ?? '';
@@ -333,6 +340,12 @@ for (const dialect of dialects) {
       assert.deepEqual([done.status, (done.result as { hostId: string }).hostId], ['Executed', 'host-d']);
       const view = await showInstance(ferry, 'i-reboot');
       assert.deepEqual([view.hostId, view.status], ['host-d', 'Running']);
+      const stopped = await inject('i-try', 'Instance:SystemMaintenance.Reboot');
+      await ens.request('EventRebootInstance', { EventId: stopped.eventId, ResourceId: 'i-try', OpsType: 'immediate' }, { method: 'POST' });
+      assert.equal((await waitForEvent(ferry, stopped.eventId, ['Avoided', 'Executed', 'Failed'])).status, 'Avoided', 'a stopped instance needs no reboot');
+      await assert.rejects(inject('i-reboot', 'Instance:Nope'), /InvalidParameter/);
+      await assert.rejects(inject('i-reboot', migrateType, -1), /InvalidParameter/);
+      await assert.rejects(inject('i-nope', migrateType), /InvalidInstanceId\.NotFound|does not exist/);
     });
 
     it('the Batch forms answer per item: Code 200, or 400 with the error, HTTP 200 either way', async () => {
@@ -390,7 +403,21 @@ for (const dialect of dialects) {
       const listed = await describeEvents(ens, { EventTypes: ['Instance:SystemMaintenance.Redeploy'], EventStatus: 'Canceled' });
       assert.deepEqual(listed.Events.map((e) => e.ResourceId), ['i-cancel']);
       await assert.rejects(setHostState('host-c', 'failed', migrateType), /eventType/);
+      await assert.rejects(setHostState('host-c', 'broken'), /state/);
       await assert.rejects(callApi(credsOf(ferry, stranger), 'POST', '/api/v1/hosts/host-c/state', { state: 'maintenance' }), /Forbidden/);
+    });
+
+    it('a planned time is kept by the server clock: moved again, it runs when that clock gets there', async () => {
+      const eventId = raised.get('i-batch') ?? '';
+      const planTime = Date.now() + 10 * 60_000;
+      await ens.request('EventMigrateInstance', { EventId: eventId, ResourceId: 'i-batch', OpsType: 'scheduled', PlanTime: planTime }, { method: 'POST' });
+      const moved = await eventOf(ens, 'i-batch');
+      assert.deepEqual([moved.EventStatus, moved.NotBefore], ['Scheduled', planTime], 'a Scheduled event can be planned again');
+      const before = await seededHashes(ferry, 'i-batch');
+      writeFileSync(clockOffsetFile, String(10 * 60_000 + 1_000));
+      const done = await waitForEvent(ferry, eventId, ['Executed', 'Failed']);
+      assert.deepEqual([done.status, done.executedBy], ['Executed', 'owner']);
+      assert.deepEqual(await diskHashes(ferry, 'i-batch'), before);
     });
   });
 }

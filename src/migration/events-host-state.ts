@@ -58,7 +58,7 @@ export async function onHostStateChanged(ports: EventPorts, change: HostStateCha
   if (change.state === 'Available') return { ...change, raised: [], canceled: await cancelHostEvents(ports, change.hostId) };
   const eventType = options.eventType ?? eventTypesFor[change.state][0];
   if (eventType === undefined) return { ...change, raised: [], canceled: [] };
-  const raised = await raiseHostEvents(ports, change.hostId, eventType, options.deadlineMs === undefined ? {} : { windowMs: options.deadlineMs });
+  const raised = await raiseHostEvents(ports, change.hostId, eventType, options.deadlineMs);
   return { ...change, raised, canceled: [] };
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { type EventStatus, eventMachine, eventStatuses, eventTransitions, finalEventStatuses, openEventStatuses, raisableEventTypes, typesHandledBy } from './events-model.ts';
+import { type EventStatus, eventMachine, eventStatuses, eventTarget, eventTransitions, finalEventStatuses, openEventStatuses, raisableEventTypes, typesHandledBy } from './events-model.ts';
 
 test('random walks from Inquiring reach only listed statuses; an ended event never changes; executing comes only from an answer or the deadline', () => {
   fc.assert(
@@ -39,4 +39,5 @@ test('every status is reachable from Inquiring, and every raisable type is handl
   const handled = [...typesHandledBy('migrate'), ...typesHandledBy('redeploy'), ...typesHandledBy('reboot')];
   assert.deepEqual([...handled].sort(), [...raisableEventTypes].sort());
   assert.deepEqual(typesHandledBy('migrate'), ['Instance:SystemUpgrade.Migrate']);
+  for (const transition of eventTransitions) assert.ok(eventStatuses.includes(eventTarget(transition)));
 });

@@ -117,6 +117,14 @@ export const eventMachine = table(eventStatuses, eventTransitions, [
   ['Executing', 'avoid', 'Avoided'],
 ]);
 
+/** The status `transition` leads to: in this table each transition has one, whatever it leaves from. */
+export function eventTarget(transition: EventTransition): EventStatus {
+  const targets = new Set(eventMachine.transitions.filter((t) => t.event === transition).map((t) => t.to));
+  const [to] = targets;
+  if (to === undefined || targets.size !== 1) throw new Error(`transition ${transition} has ${targets.size} targets`);
+  return to;
+}
+
 /** Events that still await an answer or are running: an instance has at most one. */
 export const openEventStatuses: readonly EventStatus[] = ['Inquiring', 'Scheduled', 'Executing'];
 

@@ -67,9 +67,14 @@ function planTimeFrom(value: unknown): number | undefined {
   return ms;
 }
 
+/** Epoch ms of an ISO 8601 UTC time (`2026-03-20T06:30:32Z`, seconds and milliseconds optional); NaN when it is not one. */
+export function utcTimeMs(text: string): number {
+  return utcPattern.test(text) ? Date.parse(text) : Number.NaN;
+}
+
 function planUtcTimeFrom(value: unknown): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  const ms = typeof value === 'string' && utcPattern.test(value) ? Date.parse(value) : Number.NaN;
+  const ms = typeof value === 'string' ? utcTimeMs(value) : Number.NaN;
   if (!Number.isFinite(ms)) throw eventParamError('PlanUtcTime', 'must be a UTC time such as 2026-03-20T06:30:32Z');
   return ms;
 }

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Clock } from '../core/clock.ts';
-import { AppError, toAppError } from '../core/errors.ts';
+import { AppError, isAppError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { JobStore, Trx } from '../engine/job-store.ts';
 import type { Database, Db } from '../store/database.ts';
@@ -25,6 +25,7 @@ import {
   eventLevels,
   eventMachine,
   eventStatuses,
+  eventTarget,
   eventTypeInfo,
   eventTypes,
   isEventLevel,
@@ -35,6 +36,7 @@ import {
   typesHandledBy,
 } from './events-model.ts';
 import { type EventAnswer, type EventAnswerInput, type EventField, checkEventAnswer, eventParamError, hashPassword } from './events-params.ts';
+import type { Page, PageRequest } from './paging.ts';
 import type { ServiceContext } from './service-context.ts';
 
 /** The engine job kind that executes events (at their deadline, planned time, or at once). */
@@ -110,15 +112,6 @@ export interface EventPorts {
   readonly jobs: JobStore;
 }
 
-export interface RaiseEventInput {
-  readonly instanceId: string;
-  readonly eventType: EventType;
-  readonly source: EventSource;
-  readonly reason?: string;
-  /** How long the owner has to answer before the system executes the event; default per type. */
-  readonly windowMs?: number;
-}
-
 /** Longest answer window accepted: 30 days. */
 const maxWindowMs = 30 * 24 * 60 * 60_000;
 
@@ -146,20 +139,20 @@ interface InstanceRef {
  * instance already has an open event (the partial unique index decides, so two nodes raising at
  * once cannot both win).
  */
-async function raiseInTrx(ports: EventPorts, trx: Trx, instance: InstanceRef, input: RaiseEventInput, windowMs: number): Promise<EnsEventTable | undefined> {
+async function raiseInTrx(ports: EventPorts, trx: Trx, instance: InstanceRef, eventType: EventType, source: EventSource, windowMs: number): Promise<EnsEventTable | undefined> {
   const nowMs = ports.clock.nowMs();
-  const info = eventTypeInfo[input.eventType];
+  const info = eventTypeInfo[eventType];
   if (info === undefined) return undefined;
   const jobId = newId('job');
   const row: EnsEventTable = {
     id: newEventId(),
     account_id: instance.account_id,
     instance_id: instance.id,
-    event_type: input.eventType,
+    event_type: eventType,
     status: 'Inquiring',
     level: info.level,
-    reason: input.reason ?? `Instance ${instance.id} must leave host ${instance.host_id}: ${info.reason}.`,
-    source: input.source,
+    reason: `Instance ${instance.id} on host ${instance.host_id}: ${info.reason}.`,
+    source,
     host_id: instance.host_id,
     published_at: nowMs,
     not_before: nowMs + windowMs,
@@ -203,11 +196,10 @@ export async function injectEvent(ctx: ServiceContext, request: { readonly insta
     throw new AppError('InvalidParameter', { name: 'eventType', reason: `use one of ${raisableEventTypes.join(', ')}` });
   }
   const windowMs = eventWindowMs(eventType, request.windowMs);
-  const input: RaiseEventInput = { instanceId: request.instanceId, eventType, source: 'inject' };
   const row = await ctx.database.db.transaction().execute(async (trx) => {
-    const instance = await trx.selectFrom('instances').select(['id', 'account_id', 'host_id']).where('id', '=', input.instanceId).where('account_id', '=', ctx.accountId).executeTakeFirst();
-    if (instance === undefined) throw new AppError('InstanceNotFound', { instanceId: input.instanceId });
-    const raised = await raiseInTrx(ctx, trx, instance, input, windowMs);
+    const instance = await trx.selectFrom('instances').select(['id', 'account_id', 'host_id']).where('id', '=', request.instanceId).where('account_id', '=', ctx.accountId).executeTakeFirst();
+    if (instance === undefined) throw new AppError('InstanceNotFound', { instanceId: request.instanceId });
+    const raised = await raiseInTrx(ctx, trx, instance, eventType, 'inject', windowMs);
     if (raised !== undefined) return raised;
     const open = await openEventOf(trx, instance.id);
     throw new AppError('EventAlreadyOpen', { instanceId: instance.id, eventId: open?.id ?? 'unknown', eventType: open?.event_type ?? 'unknown' });
@@ -219,14 +211,13 @@ export async function injectEvent(ctx: ServiceContext, request: { readonly insta
  * Raise `eventType` on every instance on `hostId` that has no open event yet (a host state change).
  * Returns the new events; instances that already had one keep it.
  */
-export async function raiseHostEvents(ports: EventPorts, hostId: string, eventType: EventType, options: { windowMs?: number; reason?: string } = {}): Promise<EventView[]> {
-  const input = { eventType, source: 'host' as const, ...options };
-  const windowMs = eventWindowMs(eventType, options.windowMs);
+export async function raiseHostEvents(ports: EventPorts, hostId: string, eventType: EventType, requestedWindowMs?: number): Promise<EventView[]> {
+  const windowMs = eventWindowMs(eventType, requestedWindowMs);
   const rows = await ports.database.db.transaction().execute(async (trx) => {
     const instances = await trx.selectFrom('instances').select(['id', 'account_id', 'host_id']).where('host_id', '=', hostId).orderBy('id').execute();
     const raised: EnsEventTable[] = [];
     for (const instance of instances) {
-      const row = await raiseInTrx(ports, trx, instance, { ...input, instanceId: instance.id }, windowMs);
+      const row = await raiseInTrx(ports, trx, instance, eventType, 'host', windowMs);
       if (row !== undefined) raised.push(row);
     }
     return raised;
@@ -240,13 +231,12 @@ export async function raiseHostEvents(ports: EventPorts, hostId: string, eventTy
  */
 export async function cancelHostEvents(ports: EventPorts, hostId: string): Promise<EventView[]> {
   const nowMs = ports.clock.nowMs();
-  const cancellable = eventMachine.sourcesOf('cancel');
   const rows = await ports.database.db
     .updateTable('ens_events')
-    .set({ status: 'Canceled', job_id: null, updated_at: nowMs, finished_at: nowMs, error: `Host ${hostId} is Available again; the event was canceled.` })
+    .set({ status: eventTarget('cancel'), job_id: null, updated_at: nowMs, finished_at: nowMs, error: `Host ${hostId} is Available again; the event was canceled.` })
     .where('host_id', '=', hostId)
     .where('source', '=', 'host')
-    .where('status', 'in', cancellable)
+    .where('status', 'in', eventMachine.sourcesOf('cancel'))
     .returningAll()
     .execute();
   return rows.map(toEventView);
@@ -259,7 +249,7 @@ export async function getEvent(ctx: ServiceContext, eventId: string): Promise<Ev
   return toEventView(row);
 }
 
-export interface ListEventsFilter {
+export interface ListEventsFilter extends PageRequest {
   /** At least one (DescribeHistoryEvents requires EventTypes). */
   readonly eventTypes: readonly string[];
   readonly statuses?: readonly string[] | undefined;
@@ -271,15 +261,6 @@ export interface ListEventsFilter {
   /** NotBefore range, epoch ms, inclusive. */
   readonly notBeforeFromMs?: number | undefined;
   readonly notBeforeToMs?: number | undefined;
-  readonly pageNumber?: number | undefined;
-  readonly pageSize?: number | undefined;
-}
-
-export interface EventPage {
-  readonly pageNumber: number;
-  readonly pageSize: number;
-  readonly totalCount: number;
-  readonly events: readonly EventView[];
 }
 
 export const defaultEventPageSize = 10;
@@ -303,7 +284,7 @@ function checkPaging(field: EventField, value: number | undefined, fallback: num
  * The caller's events matching every given filter, newest first (PublishTime, then id), a page at
  * a time. EventTypes is required; unknown enum values are InvalidParameter.<Field>.
  */
-export async function listEvents(ctx: ServiceContext, filter: ListEventsFilter): Promise<EventPage> {
+export async function listEvents(ctx: ServiceContext, filter: ListEventsFilter): Promise<Page<EventView>> {
   const types = checkValues('EventTypes', filter.eventTypes, isEventType, eventTypes);
   if (types === undefined) throw new AppError('MissingParameter', { name: 'EventTypes' });
   const statuses = checkValues('EventStatus', filter.statuses, isEventStatus, eventStatuses);
@@ -328,7 +309,7 @@ export async function listEvents(ctx: ServiceContext, filter: ListEventsFilter):
     .limit(pageSize)
     .offset((pageNumber - 1) * pageSize)
     .execute();
-  return { pageNumber, pageSize, totalCount: Number(counted.n), events: rows.map(toEventView) };
+  return { pageNumber, pageSize, totalCount: Number(counted.n), items: rows.map(toEventView) };
 }
 
 /**
@@ -427,8 +408,9 @@ export async function answerEvents(ctx: ServiceContext, action: EventAction, inp
       await answerEvent(ctx, action, input);
       results.push({ eventId, resourceId, code: 200, message: 'success', errorCode: null });
     } catch (err) {
-      const error = toAppError(err, ctx.requestId);
-      results.push({ eventId, resourceId, code: error.httpStatus, message: error.message, errorCode: error.alibabaCode });
+      // An unexpected failure fails the whole request, so the door logs it; a rule's error is this item's answer.
+      if (!isAppError(err)) throw err;
+      results.push({ eventId, resourceId, code: err.httpStatus, message: err.message, errorCode: err.alibabaCode });
     }
   }
   return results;

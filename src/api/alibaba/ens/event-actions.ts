@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import { AppError, isAppError } from '../../../core/errors.ts';
 import { answerEvent, answerEvents, type EventView, listEvents } from '../../../migration/events.ts';
 import type { EventAction } from '../../../migration/events-model.ts';
+import { utcTimeMs } from '../../../migration/events-params.ts';
 import { isoUtc } from '../../../migration/validation.ts';
 import type { ServiceContext } from '../../../migration/service-context.ts';
 import { type PopAction, popAction } from '../action-registry.ts';
@@ -32,7 +33,7 @@ const textList = (maxLength: number) => Type.Optional(Type.Array(Type.String({ m
 
 function utcMs(field: string, value: string | undefined): number | undefined {
   if (value === undefined || value === '') return undefined;
-  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?Z$/.test(value) ? Date.parse(value) : Number.NaN;
+  const ms = utcTimeMs(value);
   if (!Number.isFinite(ms)) throw new AppError('InvalidParameter', { name: field, reason: 'must be a UTC time such as 2026-03-20T06:30:32Z' });
   return ms;
 }
@@ -92,7 +93,7 @@ const describeHistoryEvents = popAction({
         pageNumber: p.PageNumber,
         pageSize: p.PageSize,
       });
-      return { PageNumber: page.pageNumber, PageSize: page.pageSize, TotalCount: page.totalCount, Events: page.events.map(eventItem) };
+      return { PageNumber: page.pageNumber, PageSize: page.pageSize, TotalCount: page.totalCount, Events: page.items.map(eventItem) };
     }),
 });
 
