@@ -10,6 +10,9 @@ debian_packages=(
   e2fsprogs         # filefrag: data extents of sparse disks (FIEMAP) for the block reader
   util-linux        # losetup: the block reader's block-device test
   perl              # the sim compute driver finds holes with SEEK_DATA/SEEK_HOLE through perl
+  skopeo            # ContainerImage tests: skopeo inspect/copy of the image Ferry pushed
+  umoci             # ContainerImage tests: umoci unpack --rootless of the pushed image
+  docker-registry   # ContainerImage tests: a real Docker Registry v2 on 127.0.0.1
 )
 
 missing=()
