@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { popEncode } from '../src/api/common/percent-encoding.ts';
 import { v1Signature, v1StringToSign } from '../src/api/alibaba/signature-v1.ts';
 import { type CreatedKey, type FerryWithKey, ferryCli, isSdkError, openApiCall, popClient, startFerryWithKey } from './support/api.ts';
+import { seedFleet } from './support/smc-seed.ts';
+import { contractSource, machineFacts } from './support/smc.ts';
 
 function popTimestamp(ms = Date.now()): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -246,4 +248,81 @@ describe('Alibaba POP front door under a flood', () => {
     const other = popClient(door.server.url, await door.createKey('other'));
     assert.equal((await other.request('ListAccessTokens', {}))['TotalCount'], 0, 'another key is not throttled');
   });
+});
+
+describe('Alibaba POP front door: a repeat list and a JSON param through every SDK', () => {
+  let door: FerryWithKey;
+  before(async () => {
+    door = await startFerryWithKey({ env: { FERRY_AGENT_HEARTBEAT_SECONDS: '600' } });
+    await seedFleet(`sqlite:${join(door.data, 'ferry.db')}`, door.key.accountId);
+  });
+  after(() => door.close());
+
+  const gib = 1024 ** 3;
+  const popCore = (url: string, key: CreatedKey) => {
+    const client = popClient(url, key);
+    return (action: string, params: Record<string, unknown>) => client.request(action, params, { method: 'POST' });
+  };
+  const clients = {
+    'pop-core': popCore,
+    'openapi-client V1': (url: string, key: CreatedKey) => openApiCall(url, key, 'v1'),
+    'openapi-client V3': (url: string, key: CreatedKey) => openApiCall(url, key, 'v3'),
+  } as const;
+
+  for (const [name, makeClient] of Object.entries(clients)) {
+    it(`${name}: CreateReplicationJob with DataDisk.N.Part.N, Tag.N and ReplicationParameters reads back as sent`, async () => {
+      const call = makeClient(door.server.url, door.key);
+      const sourceId = await contractSource(door, door.key, `src-${name.replace(/\W+/g, '-')}`, machineFacts([30 * gib, 40 * gib, 20 * gib]));
+      const replicationParameters = '{"bandwidth_limit":40,"compress_level":7,"checksum":true}';
+      const params = {
+        RegionId: 'cn-hangzhou',
+        SourceId: sourceId,
+        Name: `json-${name.replace(/\W+/g, '-')}`,
+        ImageName: `image-${name.replace(/\W+/g, '-')}`,
+        SystemDiskSize: 30,
+        ReplicationParameters: replicationParameters,
+        DataDisk: [
+          { Index: 1, Size: 40, Part: [{ Device: '1_0', SizeBytes: 40 * gib, Block: true }] },
+          { Index: 2, Size: 20 },
+        ],
+        Tag: [
+          { Key: 'team', Value: "a b!'()*~" },
+          { Key: 'env', Value: 'prod' },
+        ],
+      };
+      const { JobId } = (await call('CreateReplicationJob', params)) as { JobId: string };
+      assert.match(JobId, /^j-/);
+      const listed = await call('DescribeReplicationJobs', { RegionId: 'cn-hangzhou', JobId: [JobId] });
+      const jobs = (listed['ReplicationJobs'] as { ReplicationJob: Array<Record<string, unknown>> }).ReplicationJob;
+      assert.equal(jobs.length, 1);
+      const job = jobs[0] ?? {};
+      assert.deepEqual(JSON.parse(String(job['ReplicationParameters'])), { bandwidth_limit: 40, compress_level: 7, checksum: true });
+      assert.deepEqual(JSON.parse(JSON.stringify(job['DataDisks'])), {
+        DataDisk: [
+          { Index: 1, Size: 40, Parts: { Part: [{ Device: '1_0', SizeBytes: 40 * gib, Block: true }] } },
+          { Index: 2, Size: 20, Parts: { Part: [] } },
+        ],
+      });
+      const tags = (job['Tags'] as { Tag: Array<{ Key: string; Value: string }> }).Tag;
+      assert.deepEqual(Object.fromEntries(tags.map((t) => [t.Key, t.Value])), { team: "a b!'()*~", env: 'prod' });
+
+      // A JSON param that is not JSON, or names an unknown key, is refused by name and creates nothing.
+      const before = Number((await call('DescribeReplicationJobs', { RegionId: 'cn-hangzhou' }))['TotalCount']);
+      for (const bad of ['{"bandwidth_limit":', '{"speed":1}', '[1,2]']) {
+        await assert.rejects(call('CreateReplicationJob', { ...params, Name: 'never-made', ReplicationParameters: bad }), (err: unknown) => {
+          isSdkError('InvalidParameter', 400)(err);
+          assert.match(String((err as Error).message), /ReplicationParameters/);
+          return true;
+        });
+      }
+      // A repeat list with a mistyped member is refused naming the flattened field.
+      await assert.rejects(call('CreateReplicationJob', { ...params, Name: 'never-made', DataDisk: [{ Index: 'one', Size: 20 }] }), (err: unknown) => {
+        isSdkError('InvalidParameter', 400)(err);
+        assert.match(String((err as Error).message), /DataDisk\.1\.Index/);
+        return true;
+      });
+      assert.equal(Number((await call('DescribeReplicationJobs', { RegionId: 'cn-hangzhou' }))['TotalCount']), before);
+      await call('DeleteReplicationJob', { JobId });
+    });
+  }
 });
