@@ -7,8 +7,8 @@
  *        (or FERRY_BENCH_JOBS, FERRY_BENCH_POLL_MS, FERRY_BENCH_DIALECTS)
  * Writes bench/results/engine.json.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ import { JobStore } from '../src/engine/job-store.ts';
 import { Worker, type WorkerEvents, defaultWorkerConcurrency } from '../src/engine/worker.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
+import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const targetRatio = 0.3;
 const workerCounts = [1, 4] as const;
@@ -217,7 +218,7 @@ async function newTarget(dialect: DialectName, tempRoot: string, server: () => P
  */
 async function runConfig(target: Target, workers: number, params: Params): Promise<ConfigResult> {
   const perWorker = target.dialect === 'postgres';
-  const loadAverage1m = round(loadavg()[0] ?? 0, 2);
+  const loadAtStart = loadAverage1m();
   const databases: Database[] = [];
   try {
     for (let i = 0; i < (perWorker ? workers : 1); i += 1) databases.push(await openDatabase({ url: target.url }));
@@ -247,19 +248,14 @@ async function runConfig(target: Target, workers: number, params: Params): Promi
       cpuMsPerJob: round(engine.cpuMs / params.jobs, 3),
       baselineCpuMsPerPair: round(base.cpuMs / params.jobs, 3),
       concurrency: defaultWorkerConcurrency,
-      loadAverage1m,
+      loadAverage1m: loadAtStart,
     };
   } finally {
     for (const database of databases) await database.close();
   }
 }
 
-function round(value: number, digits: number): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
-function printTable(results: readonly ConfigResult[]): void {
+function printResults(results: readonly ConfigResult[]): void {
   const header = ['dialect', 'workers', 'databases', 'jobs', 'seconds', 'jobs/s', 'baseline pairs/s', 'ratio', `>= ${targetRatio}`, 'cpu ms/job', 'baseline cpu ms/pair', 'concurrency', 'load 1m'];
   const rows = results.map((r) => [
     r.dialect,
@@ -276,10 +272,7 @@ function printTable(results: readonly ConfigResult[]): void {
     String(r.concurrency),
     r.loadAverage1m.toFixed(2),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
+  printTable(header, rows);
 }
 
 async function main(): Promise<void> {
@@ -287,7 +280,7 @@ async function main(): Promise<void> {
   const tempRoot = mkdtempSync(join(tmpdir(), 'ferry-bench-'));
   let server: Promise<PostgresServer> | undefined;
   const results: ConfigResult[] = [];
-  const loadBefore = loadavg();
+  const loadBefore = loadAverage1m();
   console.log(`bench/engine: ${params.jobs} noop jobs per config (warm-up ${params.warmupJobs}), pollMs ${params.pollMs}, ${cpus().length} cpus, node ${process.version}`);
   try {
     for (const dialect of params.dialects) {
@@ -303,29 +296,19 @@ async function main(): Promise<void> {
     rmSync(tempRoot, { recursive: true, force: true });
   }
   console.log('');
-  printTable(results);
+  printResults(results);
   const met = results.filter((r) => r.meetsTarget).length;
   console.log(`\ntarget: ratio >= ${targetRatio} (engine jobs/s ÷ baseline pairs/s); met in ${met} of ${results.length} configs`);
   const report = {
     bench: 'engine',
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      totalMemBytes: totalmem(),
-      node: process.version,
-      platform: process.platform,
-      arch: process.arch,
-      // Other work on the machine skews wall-clock rates; the 1-minute load average says how busy it was.
-      loadAverage1mBefore: round(loadBefore[0] ?? 0, 2),
-      loadAverage1mAfter: round(loadavg()[0] ?? 0, 2),
-    },
+    machine: machineInfo(loadBefore),
     parameters: {
       jobs: params.jobs,
       warmupJobs: params.warmupJobs,
       pollMs: params.pollMs,
       workerCounts,
-      workerOptions: 'Worker defaults (concurrency 4, leaseMs 30000) except pollMs',
+      workerOptions: `Worker defaults (concurrency ${defaultWorkerConcurrency}, leaseMs 30000) except pollMs`,
       handlers: 'builtinHandlers; every job is kind noop',
       targetRatio,
       ratio: 'engine jobs/s ÷ baseline pairs/s',
@@ -337,12 +320,7 @@ async function main(): Promise<void> {
     },
     results,
   };
-  const outDir = join(import.meta.dirname, 'results');
-  mkdirSync(outDir, { recursive: true });
-  const outFile = join(outDir, 'engine.json');
-  writeFileSync(`${outFile}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
-  renameSync(`${outFile}.tmp`, outFile);
-  console.log(`\nwrote ${outFile}`);
+  writeReport('engine', report);
 }
 
 await main();
