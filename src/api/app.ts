@@ -21,9 +21,15 @@ export function buildApp(runtime: Runtime): FastifyInstance {
     genReqId: () => newRequestId(),
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // One log line per request, written when it is answered (Fastify's default writes two).
+    disableRequestLogging: true,
   });
 
   app.addHook('onResponse', (request, reply, done) => {
+    request.log.info(
+      { method: request.method, url: request.url, remoteAddress: request.ip, statusCode: reply.statusCode, responseTimeMs: Math.round(reply.elapsedTime * 1000) / 1000 },
+      'request completed',
+    );
     runtime.metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
