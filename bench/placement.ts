@@ -15,8 +15,8 @@
  *        [--decisions 20000] [--rounds 5] [--claims 1000] [--dialects sqlite[,postgres]]
  * Writes bench/results/placement.json.
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -27,6 +27,7 @@ import { NoValidHostError, Placement } from '../src/fleet/placement/placement.ts
 import type { PlacementRequest, ResolvedRequest } from '../src/fleet/placement/request.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
+import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const decisionsTarget = 5_000;
 const growthTarget = 2;
@@ -312,11 +313,6 @@ async function claimRate(database: Database, fleet: GeneratedFleet, count: numbe
   return { claims: made, claimsPerSec: round(made / seconds, 0), conflicts: placement.stats.conflicts };
 }
 
-function round(value: number, digits: number): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
 async function openTarget(dialect: DialectName, tempRoot: string, name: string, server: () => Promise<PostgresServer>): Promise<Database> {
   if (dialect === 'sqlite') return openDatabase({ url: `sqlite:${join(tempRoot, `${name}.db`)}` });
   const { url } = await server();
@@ -381,7 +377,7 @@ async function runScale(hostCount: number, params: Params, tempRoot: string, ser
   return { ...decisionResult, claims };
 }
 
-function printTable(results: readonly ScaleResult[], dialects: readonly DialectName[]): void {
+function printResults(results: readonly ScaleResult[], dialects: readonly DialectName[]): void {
   const header = ['hosts', 'instances', 'index load ms', 'decisions/s', 'µs/decision', 'x vs previous', 'best µs', 'best x', 'dry run ms', ...dialects.map((d) => `${d} claims/s`)];
   const rows = results.map((r) => [
     String(r.hosts),
@@ -395,10 +391,7 @@ function printTable(results: readonly ScaleResult[], dialects: readonly DialectN
     r.dryRunMs.toFixed(1),
     ...dialects.map((d) => String(r.claims[d]?.claimsPerSec ?? '')),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
-  console.log(line(header));
-  for (const row of rows) console.log(line(row));
+  printTable(header, rows);
 }
 
 async function main(): Promise<void> {
@@ -406,8 +399,8 @@ async function main(): Promise<void> {
   const tempRoot = mkdtempSync(join(tmpdir(), 'ferry-bench-placement-'));
   let server: Promise<PostgresServer> | undefined;
   const results: ScaleResult[] = [];
-  const loadBefore = loadavg();
-  console.log(`bench/placement: ${params.instances} instances, ${params.decisions} decisions per fleet, ${cpus().length} cpus, node ${process.version}, load ${loadBefore.map((l) => l.toFixed(1)).join(' ')}`);
+  const loadBefore = loadAverage1m();
+  console.log(`bench/placement: ${params.instances} instances, ${params.decisions} decisions per fleet, ${availableParallelism()} cpus, node ${process.version}, load ${loadBefore}`);
   try {
     for (const hostCount of params.hostCounts) {
       results.push(await runScale(hostCount, params, tempRoot, () => (server ??= startPostgres()), results.at(-1)));
@@ -417,7 +410,7 @@ async function main(): Promise<void> {
     rmSync(tempRoot, { recursive: true, force: true });
   }
   console.log('');
-  printTable(results, params.dialects);
+  printResults(results, params.dialects);
   const at10k = results.find((r) => r.hosts === 10_000);
   const at100k = results.find((r) => r.hosts === 100_000);
   const growth10kTo100k = at10k !== undefined && at100k !== undefined ? round(at100k.microsPerDecision / at10k.microsPerDecision, 2) : null;
@@ -431,16 +424,7 @@ async function main(): Promise<void> {
   const report = {
     bench: 'placement',
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      totalMemBytes: totalmem(),
-      node: process.version,
-      platform: process.platform,
-      arch: process.arch,
-      loadAverageBefore: loadBefore.map((l) => round(l, 2)),
-      loadAverageAfter: loadavg().map((l) => round(l, 2)),
-    },
+    machine: machineInfo(loadBefore),
     parameters: {
       hostCounts: params.hostCounts,
       instances: params.instances,
@@ -458,12 +442,7 @@ async function main(): Promise<void> {
     targets,
     results,
   };
-  const outDir = join(import.meta.dirname, 'results');
-  mkdirSync(outDir, { recursive: true });
-  const outFile = join(outDir, 'placement.json');
-  writeFileSync(`${outFile}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
-  renameSync(`${outFile}.tmp`, outFile);
-  console.log(`\nwrote ${outFile}`);
+  writeReport('placement', report);
 }
 
 await main();
