@@ -8,6 +8,7 @@ import type {
   RegisterRequest,
   RegisterResponse,
   ResultRequest,
+  TreePartRequest,
 } from '../core/agent-protocol.ts';
 
 /**
@@ -28,6 +29,8 @@ export interface AgentSession {
   progress(commandId: string, request: ProgressRequest): Promise<CommandAnswer>;
   chunk(commandId: string, request: ChunkRequest): Promise<CommandAnswer>;
   result(commandId: string, request: ResultRequest): Promise<CommandAnswer>;
+  /** A piece of a fileTree command's tar stream. */
+  treePart(commandId: string, request: TreePartRequest): Promise<CommandAnswer>;
 }
 
 /** A refusal from the server; `final` when retrying cannot help (the source was deleted, the key disabled). */

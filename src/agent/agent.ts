@@ -5,6 +5,7 @@ import { type AgentState, loadAgentState, saveAgentState } from './agent-state.t
 import { readDiskFacts } from './disk-facts.ts';
 import { readOsFacts } from './os-facts.ts';
 import { type DiskSender, runReplicateCommand, sendDiskInChunks } from './replicate.ts';
+import { runTreeCommand } from './send-tree.ts';
 
 export const agentVersion = '0.1.0';
 
@@ -113,6 +114,12 @@ async function commandLoop(
     const answer = await attempt('polling for commands', () => session.commands(pollMs, []));
     for (const command of answer?.commands ?? []) {
       if (signal.aborted) return;
+      if (command.target === 'fileTree') {
+        hooks.log(`command ${command.commandId}: replicate the file tree under ${options.root ?? '/'} for job ${command.jobId}`);
+        const outcome = await attempt(`command ${command.commandId}`, () => runTreeCommand(command, { root: options.root ?? '/', stateDir: options.stateDir }, session, signal));
+        if (outcome !== undefined) hooks.log(`command ${command.commandId}: ${outcome}`);
+        continue;
+      }
       hooks.log(`command ${command.commandId}: replicate disks ${command.disks.map((d) => d.index).join(', ')} for job ${command.jobId}`);
       const outcome = await attempt(`command ${command.commandId}`, () => runReplicateCommand(command, options.disks, session, signal, options.sender ?? sendDiskInChunks));
       if (outcome !== undefined) hooks.log(`command ${command.commandId}: ${outcome}`);

@@ -25,6 +25,8 @@ export interface RuntimeOptions {
   /** Run a job worker in this process (default true). */
   readonly worker?: boolean;
   readonly rateLimits?: RateLimits;
+  /** The registry ContainerImage jobs push to; default FERRY_REGISTRY_URL, none when unset. */
+  readonly registryUrl?: string | undefined;
 }
 
 /** Request limits from FERRY_RATE_USER_RPS, FERRY_RATE_USER_BURST, FERRY_RATE_API_RPS, FERRY_RATE_API_BURST. */
@@ -39,6 +41,12 @@ export function rateLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): RateLim
     apiPerSecond: pick('FERRY_RATE_API_RPS', defaultRateLimits.apiPerSecond),
     apiBurst: pick('FERRY_RATE_API_BURST', defaultRateLimits.apiBurst),
   };
+}
+
+/** FERRY_REGISTRY_URL, or undefined when it is unset or empty. */
+export function registryUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const url = env['FERRY_REGISTRY_URL'];
+  return url === undefined || url === '' ? undefined : url;
 }
 
 /** Everything a running Ferry node holds: database, keys, job engine, metrics, logger. */
@@ -68,7 +76,7 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
     const jobs = new JobStore(database, clock);
     const metrics = createMetrics(jobs);
     const driver = new SimComputeDriver({ dataDir, clock });
-    const handlers = new Map<string, JobHandler>([...builtinHandlers, ...migrationHandlers({ database, clock, jobs, dataDir, driver })]);
+    const handlers = new Map<string, JobHandler>([...builtinHandlers, ...migrationHandlers({ database, clock, jobs, dataDir, driver, registryUrl: options.registryUrl ?? registryUrlFromEnv() })]);
     const worker =
       options.worker === false
         ? undefined

@@ -41,6 +41,7 @@ export function httpAgentApi(endpoint: string, account: Omit<ApiCredentials, 'en
         progress: (commandId, request) => mapped(() => callApi(creds, 'POST', commandPath(commandId, 'progress'), request)),
         chunk: (commandId, request) => mapped(() => callApi(creds, 'POST', commandPath(commandId, 'chunks'), request)),
         result: (commandId, request) => mapped(() => callApi(creds, 'POST', commandPath(commandId, 'result'), request)),
+        treePart: (commandId, request) => mapped(() => callApi(creds, 'POST', commandPath(commandId, 'tree'), request)),
       };
     },
   };

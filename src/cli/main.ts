@@ -28,7 +28,8 @@ program
   .addOption(new Option('--poll-ms <ms>', 'how often an idle worker looks for due jobs').argParser(positiveInt))
   .addOption(new Option('--worker-concurrency <n>', 'jobs this node runs at once').argParser(positiveInt))
   .addOption(new Option('--shutdown-grace-ms <ms>', 'how long running jobs may finish after SIGTERM').argParser(positiveInt).default(10_000))
-  .action(async (opts: { listen: string; data: string; db?: string; leaseMs?: number; pollMs?: number; workerConcurrency?: number; shutdownGraceMs: number }) => {
+  .option('--registry <url>', 'container registry (Docker Registry API v2) that ContainerImage jobs push to, e.g. http://127.0.0.1:5000 (default: FERRY_REGISTRY_URL)')
+  .action(async (opts: { listen: string; data: string; db?: string; leaseMs?: number; pollMs?: number; workerConcurrency?: number; shutdownGraceMs: number; registry?: string }) => {
     // Loaded on use: the HTTP stack is most of the CLI's start-up time, and agents and clients never need it.
     const { serve } = await import('./serve.ts');
     await serve(opts);

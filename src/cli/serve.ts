@@ -10,6 +10,7 @@ export interface ServeOptions {
   readonly pollMs?: number;
   readonly workerConcurrency?: number;
   readonly shutdownGraceMs: number;
+  readonly registry?: string;
 }
 
 /**
@@ -21,6 +22,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const runtime = await openRuntime({
     dataDir: options.data,
     dbUrl: options.db,
+    ...(options.registry === undefined ? {} : { registryUrl: options.registry }),
     ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
     ...(options.workerConcurrency === undefined ? {} : { workerConcurrency: options.workerConcurrency }),

@@ -80,6 +80,11 @@ export interface ReplicateCommand {
   readonly compressLevel: number;
   /** Whether the server verifies each chunk's and each disk's SHA-256 (checksum). */
   readonly checksum: boolean;
+  /**
+   * What to send: the disks (absent, the default), or the file tree under --root as a tar stream
+   * (ContainerImage), in TreePartRequests; its result then names the stream as disk 0.
+   */
+  readonly target?: 'disks' | 'fileTree';
 }
 
 /** GET /api/v1/agent/commands?waitMs=&exclude=: open commands, after at most waitMs of long poll. */
@@ -108,6 +113,16 @@ export interface ChunkRequest {
   /** SHA-256 hex of the uncompressed chunk. */
   readonly sha256: string;
   readonly dataBase64: string;
+  readonly percent: number;
+}
+
+/** POST /api/v1/agent/commands/:commandId/tree: a piece of a fileTree command's tar stream, at its offset. */
+export interface TreePartRequest {
+  readonly offsetBytes: number;
+  /** SHA-256 hex of the piece. */
+  readonly sha256: string;
+  readonly dataBase64: string;
+  /** 0-100 over the tree's content bytes. */
   readonly percent: number;
 }
 

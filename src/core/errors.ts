@@ -77,6 +77,12 @@ export const errorCatalogue = {
   SourceServerInOtherWorkgroup: spec(400, 'SourceServer.InOtherWorkgroup', 'Common.0002', 'The source server {sourceId} already belongs to workgroup {workgroupId}; a source server is in at most one workgroup.'),
   AgentNotRegistered: spec(403, 'Forbidden.NotAgent', 'APIGW.0305', 'The access key {accessKeyId} is not the credential of a registered agent; agent routes take the key that registration returned.'),
   AgentCommandNotFound: spec(404, 'NotFound', 'Common.0404', 'The agent command {commandId} does not exist for this source server.'),
+  // SMC ContainerImage and TargetInstance targets: reported as a run's ErrorCode and StatusInfo.
+  ContainerRegistryNotConfigured: spec(400, 'ContainerRegistry.NotConfigured', 'Common.0002', 'No container registry is configured for ContainerImage jobs; start the server with --registry URL (or FERRY_REGISTRY_URL), then start the job again.'),
+  ContainerRegistryUnreachable: spec(502, 'ContainerRegistry.Unreachable', 'Common.0500', 'The container registry {registry} could not be reached ({reason}); check that it runs and that --registry / FERRY_REGISTRY_URL points at it, then start the job again.'),
+  ContainerRegistryPushRefused: spec(502, 'ContainerRegistry.PushRefused', 'Common.0500', 'The container registry refused the push of {reference} (HTTP {status}): {reason}. Check ContainerNamespace, ContainerRepository and ContainerTag against its naming rules, and the credentials in --registry.'),
+  SourceServerFileTreeUnreadable: spec(400, 'SourceServer.FileTreeUnreadable', 'Common.0002', 'The agent could not read the file tree under its --root: {reason}. Give the agent read access to every file there, or another --root.'),
+  TargetInstanceDiskMismatch: spec(400, 'TargetInstance.DiskMismatch', 'Common.0002', 'The instance {instanceId} cannot take source disk {diskIndex}: {reason}.'),
   // ENS system events (ens-api.md §7 documents InvalidParameter.<Field>; the field is set per error as the Alibaba code).
   EnsInvalidEventId: spec(400, 'InvalidParameter.EventId', 'Common.0002', 'The specified field EventId invalid: {reason}.'),
   EnsInvalidResourceId: spec(400, 'InvalidParameter.ResourceId', 'Common.0002', 'The specified field ResourceId invalid: {reason}.'),

@@ -57,6 +57,23 @@ export interface CopyDiskResult {
   readonly digest: string;
 }
 
+export interface WriteDiskInput {
+  /** The instance disk whose bytes are replaced; its size stays. */
+  readonly disk: DiskLocation;
+  /** A raw image file, no larger than the disk: its bytes become the disk's first bytes, zeros the rest. */
+  readonly sourcePath: string;
+  readonly onProgress?: (progress: CopyProgress) => void;
+}
+
+export interface WriteDiskResult {
+  /** The disk's size, unchanged. */
+  readonly sizeBytes: number;
+  /** Data bytes written (zero runs stay holes). */
+  readonly copiedBytes: number;
+  /** Content digest of the disk as written (see sparse-file.ts). */
+  readonly digest: string;
+}
+
 /** What a driver needs to know to power an instance. */
 export interface InstanceRuntime {
   readonly instanceId: string;
@@ -78,6 +95,11 @@ export interface ComputeDriver {
    * never touched; the target only appears at its final path once complete and verified.
    */
   copyDiskToHost(input: CopyDiskInput, signal: AbortSignal): Promise<CopyDiskResult>;
+  /**
+   * Replace an existing disk's contents with a raw image (SMC TargetInstance), every chunk verified
+   * after write; the disk's file is swapped in whole, so a crash leaves the old or the new bytes.
+   */
+  writeDisk(input: WriteDiskInput, signal: AbortSignal): Promise<WriteDiskResult>;
   /** Remove a backing file and any unfinished copy of it at that location. */
   deleteDisk(disk: DiskLocation, signal: AbortSignal): Promise<void>;
 }

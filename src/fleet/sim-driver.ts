@@ -19,6 +19,8 @@ import {
   type CreateDiskResult,
   type DiskLocation,
   type InstanceRuntime,
+  type WriteDiskInput,
+  type WriteDiskResult,
 } from './compute-driver.ts';
 import { type ChunkHash, chunksWithData, contentDigest, dataExtents, isAllZero, manifestDigest, mib, readChunk, sha256Hex, writeSeededFill } from './sparse-file.ts';
 
@@ -154,7 +156,62 @@ export class SimComputeDriver implements ComputeDriver {
   async deleteDisk(disk: DiskLocation, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     this.#reachable(disk.hostId, `delete disk ${disk.diskId}`);
-    for (const suffix of ['', '.partial', '.partial.json', '.creating']) await rm(`${disk.path}${suffix}`, { force: true });
+    for (const suffix of ['', '.partial', '.partial.json', '.creating', '.writing']) await rm(`${disk.path}${suffix}`, { force: true });
+  }
+
+  async writeDisk(input: WriteDiskInput, signal: AbortSignal): Promise<WriteDiskResult> {
+    const { disk, sourcePath } = input;
+    const what = `write ${sourcePath} onto disk ${disk.diskId}`;
+    this.#reachable(disk.hostId, what);
+    let sizeBytes: number;
+    try {
+      sizeBytes = (await stat(disk.path)).size;
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      throw new ComputeDriverError('disk-missing', `Cannot ${what}: its backing file ${disk.path} is missing on ${disk.hostId}.`, { retryable: false, cause: err });
+    }
+    const sourceBytes = (await stat(sourcePath)).size;
+    if (sourceBytes > sizeBytes) {
+      throw new AppError('InvalidParameter', { name: 'sourcePath', reason: `the image holds ${sourceBytes} bytes, disk ${disk.diskId} only ${sizeBytes}` });
+    }
+    // Written aside and renamed over the disk, so the disk is never half old, half new.
+    const writingPath = `${disk.path}.writing`;
+    const out = await open(writingPath, 'w+');
+    const src = await open(sourcePath, 'r');
+    const manifest: ChunkHash[] = [];
+    let copiedBytes = 0;
+    try {
+      await out.truncate(sizeBytes);
+      const extents = await dataExtents(sourcePath, sourceBytes, signal);
+      const readBuf = Buffer.alloc(this.#chunkBytes);
+      const verifyBuf = Buffer.alloc(this.#chunkBytes);
+      for (const index of chunksWithData(extents, this.#chunkBytes)) {
+        signal.throwIfAborted();
+        this.#reachable(disk.hostId, what);
+        const chunk = await readChunk(src, extents, index, this.#chunkBytes, sourceBytes, readBuf);
+        if (isAllZero(chunk)) continue;
+        this.#poolHasRoom(disk.hostId, what);
+        const offset = index * this.#chunkBytes;
+        const hash = sha256Hex(chunk);
+        copiedBytes += await writeNonZeroSegments(out, chunk, offset);
+        const readBack = await out.read(verifyBuf, 0, chunk.length, offset);
+        if (readBack.bytesRead !== chunk.length || sha256Hex(verifyBuf.subarray(0, chunk.length)) !== hash) {
+          throw new ComputeDriverError('verify-failed', `Cannot ${what}: chunk ${index} read back different from what was written.`, { retryable: true });
+        }
+        manifest.push([index, hash]);
+        input.onProgress?.({ diskId: disk.diskId, doneBytes: Math.min(sourceBytes, offset + chunk.length), totalBytes: sourceBytes, copiedBytes });
+      }
+      await out.datasync();
+    } catch (err) {
+      await out.close();
+      await rm(writingPath, { force: true });
+      throw err;
+    } finally {
+      await src.close();
+    }
+    await out.close();
+    await rename(writingPath, disk.path);
+    return { sizeBytes, copiedBytes, digest: manifestDigest(sizeBytes, this.#chunkBytes, manifest) };
   }
 
   async copyDiskToHost(input: CopyDiskInput, signal: AbortSignal): Promise<CopyDiskResult> {

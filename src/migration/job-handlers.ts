@@ -9,6 +9,8 @@ import { fileImageStore } from './image-store.ts';
 import { instanceMoveJobKind } from './instance-move.ts';
 import { instanceMoveHandler } from './instance-move-run.ts';
 import { replicationHandlers } from './replication-handlers.ts';
+import { withTargetDelivery } from './replication-targets.ts';
+import { smcJobKinds } from './replication-schedules.ts';
 
 /** What the domain's job handlers are given when a node starts. */
 export interface HandlerDeps {
@@ -17,6 +19,8 @@ export interface HandlerDeps {
   readonly jobs: JobStore;
   readonly dataDir: string;
   readonly driver: ComputeDriver;
+  /** The registry ContainerImage jobs push to (`ferry serve --registry`, FERRY_REGISTRY_URL). */
+  readonly registryUrl?: string | undefined;
 }
 
 /**
@@ -24,5 +28,10 @@ export interface HandlerDeps {
  * by job kind. Every Ferry node runs all of them; a new workflow adds its kind here.
  */
 export function migrationHandlers(deps: HandlerDeps): Map<string, JobHandler> {
-  return new Map([...replicationHandlers({ ...deps, images: fileImageStore(deps.dataDir), settings: agentSettings() }), [instanceMoveJobKind, instanceMoveHandler(deps)], ...eventHandlers(deps)]);
+  const images = fileImageStore(deps.dataDir);
+  const replication = replicationHandlers({ ...deps, images, settings: agentSettings() });
+  const finalizeImage = replication.get(smcJobKinds.finalizeRun);
+  // ContainerImage and TargetInstance runs end in their own finalisation; Image runs in the image's.
+  if (finalizeImage !== undefined) replication.set(smcJobKinds.finalizeRun, withTargetDelivery({ ...deps, images, registryUrl: deps.registryUrl }, finalizeImage));
+  return new Map([...replication, [instanceMoveJobKind, instanceMoveHandler(deps)], ...eventHandlers(deps)]);
 }

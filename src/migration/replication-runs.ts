@@ -32,6 +32,8 @@ function replicateCommand(row: ReplicationJobTable, runId: string): ReplicateCom
     bandwidthLimitMbps: params.bandwidthLimitMbps,
     compressLevel: params.compressLevel,
     checksum: params.checksum,
+    // A container image is made of the source's files, not its disks: the agent sends its tree.
+    ...(settings.targetType === 'ContainerImage' ? { target: 'fileTree' as const, disks: [{ index: 0 }] } : {}),
   };
 }
 
