@@ -6,7 +6,7 @@
  * a `SimFaults` object the tests hold.
  */
 import type { Stats } from 'node:fs';
-import { type FileHandle, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
@@ -70,6 +70,15 @@ const segmentBytes = 64 * 1024;
 
 function isMissing(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** Delete a file if it is there: one unlink, where rm(force) looks first and then unlinks. */
+async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -156,7 +165,7 @@ export class SimComputeDriver implements ComputeDriver {
   async deleteDisk(disk: DiskLocation, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     this.#reachable(disk.hostId, `delete disk ${disk.diskId}`);
-    for (const suffix of ['', '.partial', '.partial.json', '.creating', '.writing']) await rm(`${disk.path}${suffix}`, { force: true });
+    for (const suffix of ['', '.partial', '.partial.json', '.creating', '.writing']) await removeFile(`${disk.path}${suffix}`);
   }
 
   async writeDisk(input: WriteDiskInput, signal: AbortSignal): Promise<WriteDiskResult> {
@@ -267,13 +276,16 @@ export class SimComputeDriver implements ComputeDriver {
     try {
       if (resumeAt === 0) await out.truncate(sizeBytes);
       const extents = await dataExtents(source.path, sizeBytes, signal);
-      const readBuf = Buffer.alloc(this.#chunkBytes);
-      const verifyBuf = Buffer.alloc(this.#chunkBytes);
+      // Made at the first data chunk: an empty disk needs none. Every byte used is read or filled first.
+      let readBuf: Buffer | undefined;
+      let verifyBuf: Buffer | undefined;
       for (const index of chunksWithData(extents, this.#chunkBytes)) {
         if (index < resumeAt) continue;
         signal.throwIfAborted();
         this.#reachable(source.hostId, what);
         this.#reachable(targetHostId, what);
+        readBuf ??= Buffer.allocUnsafe(this.#chunkBytes);
+        verifyBuf ??= Buffer.allocUnsafe(this.#chunkBytes);
         const chunk = await readChunk(src, extents, index, this.#chunkBytes, sizeBytes, readBuf);
         const hasData = !isAllZero(chunk);
         if (hasData) {
@@ -307,7 +319,7 @@ export class SimComputeDriver implements ComputeDriver {
     }
     // Every chunk was verified as it was written, so the manifest is the target's as much as the source's.
     await rename(partialPath, target.path);
-    await rm(checkpointPath, { force: true });
+    await removeFile(checkpointPath);
     input.onProgress?.({ diskId: source.diskId, doneBytes: sizeBytes, totalBytes: sizeBytes, copiedBytes });
     const digest = manifestDigest(sizeBytes, this.#chunkBytes, manifest);
     return { target, sizeBytes, copiedBytes, chunksWritten, resumedAtChunk: resumeAt, digest };
@@ -331,7 +343,7 @@ export class SimComputeDriver implements ComputeDriver {
     } catch (err) {
       if (!isMissing(err) && !(err instanceof SyntaxError)) throw err;
     }
-    await rm(checkpointPath, { force: true });
+    await removeFile(checkpointPath);
     return { nextChunk: 0, manifest: [] };
   }
 

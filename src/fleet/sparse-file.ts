@@ -2,11 +2,12 @@
  * Sparse backing files: where they hold data, reading a chunk without touching holes, the
  * content digest that proves two disks equal, and the seeded fill of a new disk.
  *
- * Node 20 has no lseek, so no SEEK_DATA/SEEK_HOLE; a short perl child (perl-base ships with
- * every Debian-like system) makes the calls. Without it, or on a filesystem that cannot say,
- * the whole file counts as data and all-zero chunks are found by reading them.
+ * Node 20 has no lseek, so no SEEK_DATA/SEEK_HOLE; a perl child (perl-base ships with every
+ * Debian-like system) makes the calls. One child per process answers every file in turn: starting
+ * a child costs more CPU than a whole cold move of an empty disk. Without perl, or on a filesystem
+ * that cannot say, the whole file counts as data and all-zero chunks are found by reading them.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { open, stat } from 'node:fs/promises';
@@ -19,33 +20,112 @@ export interface Extent {
   readonly endBytes: number;
 }
 
-// Exit 3: SEEK_DATA failed for a reason other than "no more data" (ENXIO).
+// Reads NUL-terminated paths; answers each with "start end" lines, then "." (done) or "!" (cannot say).
 const seekDataScript = `
-open(my $f, '<', $ARGV[0]) or exit 2;
-my $end = -s $f; my $pos = 0;
-while ($pos < $end) {
-  my $d = sysseek($f, $pos, 3);
-  if (!defined $d) { exit($!{ENXIO} ? 0 : 3); }
-  my $h = sysseek($f, $d, 4);
-  exit 3 unless defined $h;
-  printf "%d %d\\n", $d, $h; $pos = $h;
+$| = 1; $/ = "\\0";
+while (my $path = <STDIN>) {
+  chop $path;
+  my $out = ''; my $ok = open(my $f, '<', $path);
+  if ($ok) {
+    my $end = -s $f; my $pos = 0;
+    while ($pos < $end) {
+      my $d = sysseek($f, $pos, 3);
+      if (!defined $d) { $ok = 0 unless $!{ENXIO}; last; }
+      my $h = sysseek($f, $d, 4);
+      if (!defined $h) { $ok = 0; last; }
+      $out .= sprintf("%d %d\\n", $d, $h); $pos = $h;
+    }
+    close $f;
+  }
+  print $ok ? "$out.\\n" : "!\\n";
 }`;
+
+interface SeekRequest {
+  readonly lines: string[];
+  readonly done: (lines: readonly string[] | null) => void;
+}
+
+/**
+ * The perl child that finds data extents, started on first use and again after it exits. Requests
+ * are answered in order; it keeps the process alive only while one is pending.
+ */
+class SeekHelper {
+  #child: ChildProcessWithoutNullStreams | undefined;
+  readonly #pending: SeekRequest[] = [];
+  #partial = '';
+
+  /** The lines answered for `path`, or null when its extents cannot be found. */
+  query(path: string, signal?: AbortSignal): Promise<readonly string[] | null> {
+    signal?.throwIfAborted();
+    const child = this.#start();
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => reject(signal?.reason as Error);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // An aborted caller's answer is still read off the pipe, so the next one gets its own.
+      this.#pending.push({ lines: [], done: (lines) => (signal?.removeEventListener('abort', onAbort), resolve(lines)) });
+      if (this.#pending.length === 1) this.#ref(child, true);
+      child.stdin.write(`${path}\0`);
+    });
+  }
+
+  #start(): ChildProcessWithoutNullStreams {
+    if (this.#child !== undefined) return this.#child;
+    const child = spawn('perl', ['-e', seekDataScript], { stdio: 'pipe' });
+    this.#child = child;
+    this.#partial = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (text: string) => this.#read(text));
+    // A write to a child that died fails here and in 'close', which answers every pending request.
+    child.stdin.on('error', () => undefined);
+    child.on('error', () => this.#stopped(child));
+    child.on('close', () => this.#stopped(child));
+    child.unref();
+    this.#ref(child, false);
+    return child;
+  }
+
+  #read(text: string): void {
+    const lines = (this.#partial + text).split('\n');
+    this.#partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const request = this.#pending[0];
+      if (request === undefined) continue;
+      if (line !== '.' && line !== '!') {
+        request.lines.push(line);
+        continue;
+      }
+      this.#pending.shift();
+      request.done(line === '.' ? request.lines : null);
+    }
+    if (this.#pending.length === 0 && this.#child !== undefined) this.#ref(this.#child, false);
+  }
+
+  #stopped(child: ChildProcessWithoutNullStreams): void {
+    if (this.#child !== child) return;
+    this.#child = undefined;
+    for (const request of this.#pending.splice(0)) request.done(null);
+  }
+
+  #ref(child: ChildProcessWithoutNullStreams, on: boolean): void {
+    for (const pipe of [child.stdin, child.stdout, child.stderr] as const) {
+      const socket = pipe as unknown as { ref?: () => void; unref?: () => void };
+      if (on) socket.ref?.();
+      else socket.unref?.();
+    }
+  }
+}
+
+const seekHelper = new SeekHelper();
 
 /** Data extents of a file of `sizeBytes`, in order; the whole file when holes cannot be found. */
 export async function dataExtents(path: string, sizeBytes: number, signal?: AbortSignal): Promise<Extent[]> {
   const whole = sizeBytes === 0 ? [] : [{ startBytes: 0, endBytes: sizeBytes }];
-  // A fully allocated file has no holes to find; spare the child process.
+  // A fully allocated file has no holes to find; spare the child.
   if ((await stat(path)).blocks * 512 >= sizeBytes) return whole;
-  const stdout = await new Promise<string | null>((resolve, reject) => {
-    execFile('perl', ['-e', seekDataScript, path], { signal, maxBuffer: 256 * mib }, (err, out) => {
-      if (signal?.aborted === true) reject(signal.reason as Error);
-      else resolve(err === null ? out : null);
-    });
-  });
-  if (stdout === null) return whole;
+  const lines = await seekHelper.query(path, signal);
+  if (lines === null) return whole;
   const extents: Extent[] = [];
-  for (const line of stdout.split('\n')) {
-    if (line === '') continue;
+  for (const line of lines) {
     const [start, end] = line.split(' ').map(Number);
     if (start === undefined || end === undefined || !(end > start)) return whole;
     extents.push({ startBytes: start, endBytes: Math.min(end, sizeBytes) });
@@ -117,9 +197,10 @@ export async function contentDigest(path: string, chunkBytes = 4 * mib, signal?:
     const { size } = await file.stat();
     const extents = await dataExtents(path, size, signal);
     const entries: ChunkHash[] = [];
-    const buf = Buffer.alloc(chunkBytes);
+    let buf: Buffer | undefined;
     for (const index of chunksWithData(extents, chunkBytes)) {
       signal?.throwIfAborted();
+      buf ??= Buffer.allocUnsafe(chunkBytes);
       const chunk = await readChunk(file, extents, index, chunkBytes, size, buf);
       if (!isAllZero(chunk)) entries.push([index, sha256Hex(chunk)]);
     }
