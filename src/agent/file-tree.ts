@@ -55,6 +55,19 @@ interface Visit {
   readonly stats: Stats;
 }
 
+/**
+ * A live system deletes files while they are walked (logs rotate, temp files go): such an entry is
+ * left out, as if the walk had come a moment later. Undefined when it is gone and `mayVanish`.
+ */
+async function orGone<T>(work: Promise<T>, mayVanish = true): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (err) {
+    if (mayVanish && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** Depth-first, names sorted bytewise, so one tree always gives one archive. */
 async function* walk(root: string, options: FileTreeOptions): AsyncGenerator<Visit> {
   const skipContents = new Set((options.skipContentsOf ?? []).map((p) => resolve(p)));
@@ -63,11 +76,12 @@ async function* walk(root: string, options: FileTreeOptions): AsyncGenerator<Vis
   while (stack.length > 0) {
     options.signal?.throwIfAborted();
     const path = stack.pop() ?? root;
-    const stats = await lstat(path);
+    const stats = await orGone(lstat(path), path !== root);
+    if (stats === undefined) continue;
     const rel = relative(root, path).split(sep).join('/');
     if (rel !== '') yield { path, archivePath: stats.isDirectory() ? `${rel}/` : rel, stats };
     if (!stats.isDirectory() || (path !== root && skipContents.has(path))) continue;
-    const names = (await readdir(path)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = ((await orGone(readdir(path), path !== root)) ?? []).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const name of names.reverse()) {
       const child = join(path, name);
       if (!exclude.has(child)) stack.push(child);
@@ -104,23 +118,27 @@ export async function* fileTreeTar(root: string, options: FileTreeOptions = {}):
   for await (const { path, archivePath, stats } of walk(base, options)) {
     const common = { path: archivePath, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid, mtimeMs: Math.floor(stats.mtimeMs), sizeBytes: 0 };
     if (stats.isDirectory()) yield tarHeader({ ...common, type: 'dir' });
-    else if (stats.isSymbolicLink()) yield tarHeader({ ...common, type: 'symlink', linkTarget: await readlink(path) });
-    else if (stats.isFile()) {
+    else if (stats.isSymbolicLink()) {
+      const linkTarget = await orGone(readlink(path));
+      if (linkTarget !== undefined) yield tarHeader({ ...common, type: 'symlink', linkTarget });
+    } else if (stats.isFile()) {
       const inode = `${stats.dev}:${stats.ino}`;
       const first = stats.nlink > 1 ? linked.get(inode) : undefined;
       if (first !== undefined) {
         yield tarHeader({ ...common, type: 'hardlink', linkTarget: first });
         continue;
       }
-      if (stats.nlink > 1) linked.set(inode, archivePath);
-      yield* fileEntry(path, common, options.signal);
+      const written = yield* fileEntry(path, common, options.signal);
+      if (written && stats.nlink > 1) linked.set(inode, archivePath);
     }
   }
   yield tarEnd();
 }
 
-async function* fileEntry(path: string, common: Omit<TarEntry, 'type'>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-  const handle = await open(path, 'r');
+/** One regular file's header and content; false, writing nothing, when it vanished before it was opened. */
+async function* fileEntry(path: string, common: Omit<TarEntry, 'type'>, signal: AbortSignal | undefined): AsyncGenerator<Buffer, boolean> {
+  const handle = await orGone(open(path, 'r'));
+  if (handle === undefined) return false;
   try {
     const sizeBytes = (await handle.stat()).size;
     yield tarHeader({ ...common, type: 'file', sizeBytes });
@@ -134,6 +152,7 @@ async function* fileEntry(path: string, common: Omit<TarEntry, 'type'>, signal: 
       yield piece;
     }
     yield tarPadding(sizeBytes);
+    return true;
   } finally {
     await handle.close();
   }

@@ -82,6 +82,7 @@ export const errorCatalogue = {
   ContainerRegistryUnreachable: spec(502, 'ContainerRegistry.Unreachable', 'Common.0500', 'The container registry {registry} could not be reached ({reason}); check that it runs and that --registry / FERRY_REGISTRY_URL points at it, then start the job again.'),
   ContainerRegistryPushRefused: spec(502, 'ContainerRegistry.PushRefused', 'Common.0500', 'The container registry refused the push of {reference} (HTTP {status}): {reason}. Check ContainerNamespace, ContainerRepository and ContainerTag against its naming rules, and the credentials in --registry.'),
   SourceServerFileTreeUnreadable: spec(400, 'SourceServer.FileTreeUnreadable', 'Common.0002', 'The agent could not read the file tree under its --root: {reason}. Give the agent read access to every file there, or another --root.'),
+  SourceServerFileTreeInvalid: spec(400, 'SourceServer.FileTreeInvalid', 'Common.0002', 'The file tree the agent sent is not a well-formed tar archive: {reason}. Run an agent of the same Ferry version as the server, then start the job again.'),
   TargetInstanceDiskMismatch: spec(400, 'TargetInstance.DiskMismatch', 'Common.0002', 'The instance {instanceId} cannot take source disk {diskIndex}: {reason}.'),
   // ENS system events (ens-api.md §7 documents InvalidParameter.<Field>; the field is set per error as the Alibaba code).
   EnsInvalidEventId: spec(400, 'InvalidParameter.EventId', 'Common.0002', 'The specified field EventId invalid: {reason}.'),

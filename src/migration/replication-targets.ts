@@ -11,6 +11,7 @@ import type { Clock } from '../core/clock.ts';
 import { AppError, isAppError } from '../core/errors.ts';
 import { buildGzipLayer, imageConfig, imageManifest } from '../dataplane/oci-image.ts';
 import { RegistryError, pushImage } from '../dataplane/registry-client.ts';
+import { TarFormatError, scanTar } from '../dataplane/tar-reader.ts';
 import type { JobStore } from '../engine/job-store.ts';
 import type { JobContext, JobHandler } from '../engine/worker.ts';
 import { type ComputeDriver, transitionInstance } from '../fleet/index.ts';
@@ -111,7 +112,12 @@ function layerPathOf(images: ImageStore, imageId: string): string {
 async function pushContainerImage(deps: TargetRunDeps, row: ReplicationJobTable, runId: string, imageId: string, signal: AbortSignal): Promise<Delivered> {
   if (deps.registryUrl === undefined) throw new AppError('ContainerRegistryNotConfigured');
   const source = await deps.database.db.selectFrom('source_servers').select(['architecture']).where('id', '=', row.source_id).executeTakeFirst();
-  const layer = await buildGzipLayer(deps.images.imagePath(imageId, 0), layerPathOf(deps.images, imageId), signal);
+  const tarPath = deps.images.imagePath(imageId, 0);
+  // A layer no tool could unpack must never reach the registry.
+  await scanTar(tarPath).catch((err: unknown) => {
+    throw err instanceof TarFormatError ? new AppError('SourceServerFileTreeInvalid', { reason: err.message }) : err;
+  });
+  const layer = await buildGzipLayer(tarPath, layerPathOf(deps.images, imageId), signal);
   const config = imageConfig({
     architecture: source?.architecture ?? '',
     os: 'linux',
