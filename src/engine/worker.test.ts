@@ -72,6 +72,35 @@ forEachDialect('job engine', (ctx) => {
     }
   });
 
+  it('a fenced write that saves a checkpoint commits it with the writes, and the retry starts from it', async () => {
+    const database = await ctx.open();
+    const store = new JobStore(database, { nowMs: () => Date.now() });
+    const seen: unknown[] = [];
+    const twoStep: JobHandler = async (job) => {
+      seen.push(job.job.checkpoint);
+      if (job.job.checkpoint === null) {
+        await job.fenced(async (trx) => {
+          await trx.insertInto('probe_counters').values({ job_id: job.job.id, completions: 0 }).execute();
+        }, { checkpoint: { step: 1 } });
+        throw new Error('crash after step 1');
+      }
+      return 'done';
+    };
+    const worker = new Worker(store, new Map([['two-step', twoStep]]), fast);
+    worker.start();
+    try {
+      const job = await store.enqueue('two-step', {}, { maxAttempts: 3 });
+      const done = await settled(store, job.id);
+      assert.equal(done.state, 'succeeded');
+      assert.deepEqual(seen, [null, { step: 1 }]);
+      assert.deepEqual(done.checkpoint, { step: 1 });
+      const counter = await database.db.selectFrom('probe_counters').selectAll().where('job_id', '=', job.id).executeTakeFirst();
+      assert.notEqual(counter, undefined, 'the write made with the checkpoint is committed');
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('fails at once on a permanent error', async () => {
     const store = new JobStore(await ctx.open(), { nowMs: () => Date.now() });
     const worker = new Worker(store, new Map([['bad', () => Promise.reject(new PermanentJobError('bad input'))]]), fast);

@@ -13,10 +13,12 @@ export interface JobContext {
   /** Save progress; a later attempt (after a crash) starts from `job.checkpoint`. */
   checkpoint(value: unknown): Promise<void>;
   /**
-   * Run writes in a transaction guarded by the fencing token. With `complete`, the job is marked
-   * succeeded in that same transaction, so its effects and its completion commit together.
+   * Run writes in a transaction guarded by the fencing token. With `{ result }`, the job is marked
+   * succeeded in that same transaction, so its effects and its completion commit together; with
+   * `{ checkpoint }`, the checkpoint is saved by the fencing write itself, one statement fewer than
+   * a `checkpoint` call.
    */
-  fenced<T>(work: (trx: Trx) => Promise<T>, complete?: { result: unknown }): Promise<T>;
+  fenced<T>(work: (trx: Trx) => Promise<T>, finish?: { result: unknown } | { checkpoint: unknown }): Promise<T>;
 }
 
 export type JobHandler = (ctx: JobContext) => Promise<unknown>;
@@ -267,9 +269,10 @@ export class Worker {
       checkpoint: async (value) => {
         await store.write(lease, { checkpoint: value });
       },
-      fenced: async (work, complete) => {
-        const out = await store.fence(lease, work, complete === undefined ? undefined : { to: 'succeeded', result: complete.result });
-        if (complete !== undefined) run.finished = true;
+      fenced: async (work, finish) => {
+        const completes = finish !== undefined && 'result' in finish;
+        const out = await store.fence(lease, work, finish === undefined ? undefined : 'result' in finish ? { to: 'succeeded', result: finish.result } : { checkpoint: finish.checkpoint });
+        if (completes) run.finished = true;
         return out;
       },
     };
