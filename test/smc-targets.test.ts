@@ -122,8 +122,9 @@ describe('SMC ContainerImage and TargetInstance targets', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function containerJob(name: string, repository: string, tag: string): Promise<string> {
+  async function containerJob(name: string, repository: string, tag: string, extra: Record<string, unknown> = {}): Promise<string> {
     const { JobId } = (await client.request('CreateReplicationJob', {
+      ...extra,
       RegionId: 'cn-hangzhou',
       SourceId: treeAgent.sourceId,
       Name: name,
@@ -184,6 +185,20 @@ describe('SMC ContainerImage and TargetInstance targets', () => {
     const failed = await jobReaches(client, jobId, 'InError', undefined, 60_000);
     assert.equal(failed.ErrorCode, 'ContainerRegistry.PushRefused');
     assert.match(String(failed['StatusInfo']), /ferry-test\/App_Upper:v1 \(HTTP 404\): the registry refused to start an upload/);
+    // An InError job holds its source; deleted, the source is free for the next job.
+    await client.request('DeleteReplicationJob', { JobId: jobId });
+  });
+
+  it('runs an incremental ContainerImage job to Waiting with the tag pushed, and a cut-over runs it once more', async () => {
+    const jobId = await containerJob('container-sync', 'synced', 'latest', { RunOnce: false, Frequency: 12, MaxNumberOfImageToKeep: 1 });
+    const waiting = await jobReaches(client, jobId, 'Waiting', undefined, 60_000);
+    const firstDigest = String(waiting['StatusInfo']).split('@')[1];
+    writeFileSync(join(root, 'etc/motd'), 'changed after the first run\n');
+    await client.request('CutOverReplicationJob', { JobId: jobId, SyncData: true });
+    const done = await jobReaches(client, jobId, 'Finished', undefined, 60_000);
+    const inspected = JSON.parse(await runTool('skopeo', ['inspect', '--tls-verify=false', `docker://${registry.host}/ferry-test/synced:latest`])) as { Digest: string };
+    assert.equal(inspected.Digest, String(done['StatusInfo']).split('@')[1], 'the tag names the last run\'s image');
+    assert.notEqual(inspected.Digest, firstDigest, 'which holds the change');
   });
 
   it('writes the source disks over the target instance\'s disks through the compute driver, and starts it again', async () => {
@@ -236,5 +251,17 @@ describe('SMC ContainerImage and TargetInstance targets', () => {
     assert.equal(await sha256Padded(pathOf('d-target-data'), gib), await sha256Padded(dataDisk, gib), 'the data disk holds the source data disk, zeros after it');
     assert.equal(lstatSync(pathOf('d-target-sys')).size, gib, 'the instance disk keeps its size');
     assert.ok(lstatSync(pathOf('d-target-sys')).blocks * 512 < 64 * mib, 'and stays sparse');
+
+    // A source disk larger than the instance's: refused before anything is written.
+    const before = await sha256Padded(pathOf('d-target-sys'), gib);
+    const big = await startAgent(ferry, { name: 'big-server', disks: [makeSparseDisk(join(dir, 'big-sys.img'), gib + mib, [0, 1024])] });
+    agents.push(big);
+    const tooBig = (await client.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: big.sourceId, TargetType: 'TargetInstance', InstanceId: 'i-target' })) as { JobId: string };
+    await client.request('StartReplicationJob', { JobId: tooBig.JobId });
+    const failed = await jobReaches(client, tooBig.JobId, 'InError', undefined, 90_000);
+    assert.equal(failed.ErrorCode, 'TargetInstance.DiskMismatch');
+    assert.match(String(failed['StatusInfo']), /source disk 0: the source disk holds 1074790400 bytes, its disk d-target-sys only 1 GiB; resize that disk first/);
+    assert.equal(await sha256Padded(pathOf('d-target-sys'), gib), before, 'the instance disk is untouched');
+    assert.equal((JSON.parse(await ferryCli(['instance', 'show', 'i-target', '--json'], env)) as { status: string }).status, 'Running');
   });
 });
