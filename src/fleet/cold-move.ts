@@ -12,7 +12,7 @@ import type { Database } from '../store/database.ts';
 import type { DiskTable } from '../store/schema-fleet.ts';
 import type { ComputeDriver, CopyDiskResult } from './compute-driver.ts';
 import { transitionInstance } from './instance-transition.ts';
-import { type PlacementClaim, commitClaimInTrx, findClaim, releaseClaimInTrx } from './placement/claims.ts';
+import { type CommittedClaim, type PlacementClaim, type Trx, commitClaimInTrx, findClaim, releaseClaimInTrx } from './placement/claims.ts';
 import { cachedPlacement } from './placement/placement.ts';
 
 export interface MoveProgress {
@@ -29,6 +29,12 @@ export interface ColdMoveOptions {
   readonly signal: AbortSignal;
   readonly onProgress?: (progress: MoveProgress) => void;
   readonly clock?: Clock;
+  /**
+   * Runs the switch-over transaction (default: a plain one). A job passes its fenced transaction,
+   * so that a worker that lost its lease cannot switch, and adds its own writes to it; `copies`
+   * are the verified target copies the switch points the instance at.
+   */
+  readonly transaction?: <T>(work: (trx: Trx) => Promise<T>, copies: readonly CopyDiskResult[]) => Promise<T>;
 }
 
 export interface MovedDisk {
@@ -92,14 +98,15 @@ export async function coldMoveInstance(database: Database, driver: ComputeDriver
   }
 
   const nowMs = clock.nowMs();
-  const committed = await database.db.transaction().execute(async (trx) => {
+  const switchOver = async (trx: Trx): Promise<CommittedClaim> => {
     for (const [diskId, copy] of copies) {
       await trx.updateTable('disks').set({ host_id: copy.target.hostId, path: copy.target.path, updated_at: nowMs }).where('id', '=', diskId).execute();
     }
     const done = await commitClaimInTrx(trx, database.dialect, claimId, nowMs);
     await transitionInstance(trx, claim.instanceId, 'migrated', nowMs);
     return done;
-  });
+  };
+  const committed = options.transaction === undefined ? await database.db.transaction().execute(switchOver) : await options.transaction(switchOver, [...copies.values()]);
   await cachedPlacement(database)?.then((p) => p.noteCommitted(committed), () => undefined);
 
   const leftoverPaths: string[] = [];

@@ -5,12 +5,9 @@
  * - Inquiring at its deadline: the system executes it (`expire`); Scheduled at its planned time: `execute`.
  * - Executing, migrate or redeploy: the instance left its host meanwhile ⇒ Avoided; else the
  *   durable instance move (instance-move.ts) starts in the same fenced transaction that records it
- *   on the event and completes this job.
+ *   on the event and completes this job. The move ends the event (`endEventOfMove`) in the
+ *   transaction that ends the move: no job watches it, and the event never lags behind its move.
  * - Executing, reboot: stop and start the instance where it is (a stopped instance needs no reboot: Avoided).
- *
- * `ens-event-sweep` ends the events whose moves have finished, many per run, and queues its next run
- * while any move is still under way: one chain of sweeps for the whole cluster instead of a
- * watcher per event, so a backlog of thousands of moves costs one query per sweep, not per move.
  *
  * Every state change is a guarded UPDATE along eventMachine, fenced by the job's lease.
  */
@@ -25,7 +22,8 @@ import type { EnsEventTable } from '../store/schema-ens.ts';
 import { type DataPolicy, type EventStatus, type EventTransition, eventMachine, eventTypeInfo, openEventStatuses } from './events-model.ts';
 import { type EventJobPayload, eventJobKind } from './events.ts';
 import { instanceStatus, powerOff, powerOn } from './instance-move-power.ts';
-import { startEventMove, toMoveView } from './instance-move.ts';
+import { eventMoveOrigin, startEventMove } from './instance-move.ts';
+import type { MoveEnd } from './instance-move-run.ts';
 import type { HandlerDeps } from './job-handlers.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -35,8 +33,6 @@ export interface EventRunDeps {
   readonly jobs: JobStore;
   readonly dataDir: string;
   readonly driver: ComputeDriver;
-  /** How long a sweep waits before looking at the moves again; default 200 ms. */
-  readonly sweepMs?: number;
 }
 
 /** The system's own choice when nobody answered: keep every data disk it can. */
@@ -49,42 +45,7 @@ export function eventJobHandler(deps: EventRunDeps): JobHandler {
 
 /** The event job kinds by name, for job-handlers.ts. */
 export function eventHandlers(deps: HandlerDeps): Map<string, JobHandler> {
-  return new Map([
-    [eventJobKind, eventJobHandler(deps)],
-    [eventSweepJobKind, eventSweepHandler(deps)],
-  ]);
-}
-
-export const eventSweepJobKind = 'ens-event-sweep';
-
-/** Retries of a sweep that hits database trouble; the chain must outlive a database restart. */
-const sweepMaxAttempts = 100;
-
-/** Events ended per sweep; more wait for the next one. */
-const sweepBatch = 500;
-
-/**
- * Make sure a sweep is coming after this transaction commits. A queued sweep will do; on
- * PostgreSQL it is locked until then, so no worker can claim it (SKIP LOCKED) and look before this
- * transaction's event is visible. From an event job (`self` undefined) a running sweep will not do:
- * it may have looked already. A sweep (`self` its job id) also defers to a running one with a
- * smaller id, so chains started at once merge into one.
- */
-async function ensureSweep(deps: Pick<EventRunDeps, 'database' | 'clock' | 'jobs' | 'sweepMs'>, trx: Trx, self: string | undefined, delayMs?: number): Promise<void> {
-  const queued = await trx
-    .selectFrom('jobs')
-    .select('id')
-    .where('kind', '=', eventSweepJobKind)
-    .where('state', '=', 'queued')
-    .limit(1)
-    .$if(deps.database.dialect === 'postgres', (qb) => qb.forUpdate())
-    .executeTakeFirst();
-  if (queued !== undefined) return;
-  if (self !== undefined) {
-    const earlier = await trx.selectFrom('jobs').select('id').where('kind', '=', eventSweepJobKind).where('state', '=', 'running').where('id', '<', self).limit(1).executeTakeFirst();
-    if (earlier !== undefined) return;
-  }
-  await deps.jobs.enqueue(eventSweepJobKind, {}, { runAtMs: deps.clock.nowMs() + (delayMs ?? deps.sweepMs ?? 200), maxAttempts: sweepMaxAttempts }, trx);
+  return new Map([[eventJobKind, eventJobHandler(deps)]]);
 }
 
 /** The table's next status; a missing row is a bug of the caller, never of the input. */
@@ -94,48 +55,27 @@ function nextStatus(from: string, transition: EventTransition): EventStatus {
   return to;
 }
 
-/** End every Executing event whose move has finished: Executed with its outcome, or Failed. */
-export function eventSweepHandler(deps: EventRunDeps): JobHandler {
-  return async (ctx) => {
-    const { db } = deps.database;
-    const done = await db
-      .selectFrom('ens_events as e')
-      .innerJoin('instance_moves as m', 'm.id', 'e.move_id')
-      .selectAll('m')
-      .select(['e.id as event_id'])
-      .where('e.status', '=', 'Executing')
-      .where('m.state', 'in', ['succeeded', 'failed'])
-      .orderBy('m.finished_at')
-      .limit(sweepBatch)
-      .execute();
-    const now = deps.clock.nowMs();
-    return ctx.fenced(
-      async (trx) => {
-        for (const { event_id, ...moveRow } of done) {
-          const move = toMoveView(moveRow);
-          if (move.state !== 'succeeded' && move.state !== 'failed') continue;
-          await trx
-            .updateTable('ens_events')
-            .set({
-              status: nextStatus('Executing', move.state === 'succeeded' ? 'succeed' : 'fail'),
-              result: JSON.stringify({ moveId: move.moveId, fromHostId: move.fromHostId, ...(move.outcome ?? {}) }),
-              error: move.state === 'failed' ? (move.errorMessage ?? `instance move ${move.moveId} failed`) : null,
-              updated_at: now,
-              finished_at: now,
-            })
-            .where('id', '=', event_id)
-            .where('status', '=', 'Executing')
-            .where('move_id', '=', move.moveId)
-            .execute();
-        }
-        const moving = await trx.selectFrom('ens_events').select('id').where('status', '=', 'Executing').where('move_id', 'is not', null).limit(1).executeTakeFirst();
-        // A full batch leaves more to end at once; else the moves still running get a moment.
-        if (moving !== undefined) await ensureSweep(deps, trx, ctx.job.id, done.length === sweepBatch ? 0 : undefined);
-        return { ended: done.length };
-      },
-      { result: { ended: done.length } },
-    );
-  };
+/**
+ * MoveDeps.onEnd for event moves: in the transaction that ends the move, its event becomes
+ * Executed with the move's outcome, or Failed with its error.
+ */
+export async function endEventOfMove(trx: Trx, end: MoveEnd): Promise<void> {
+  if (end.origin !== eventMoveOrigin) return;
+  const eventId = end.plan.attributes['eventId'];
+  await trx
+    .updateTable('ens_events')
+    .set({
+      status: nextStatus('Executing', end.state === 'succeeded' ? 'succeed' : 'fail'),
+      result: JSON.stringify({ moveId: end.moveId, fromHostId: end.fromHostId, ...end.outcome }),
+      error: end.state === 'failed' ? (end.errorMessage ?? `instance move ${end.moveId} failed`) : null,
+      updated_at: end.nowMs,
+      finished_at: end.nowMs,
+    })
+    // A move started before moves named their event is found by its id alone (no index: rare).
+    .$if(typeof eventId === 'string', (q) => q.where('id', '=', String(eventId)))
+    .where('move_id', '=', end.moveId)
+    .where('status', '=', 'Executing')
+    .execute();
 }
 
 function isStopRequest(err: unknown, signal: AbortSignal): boolean {
@@ -241,8 +181,7 @@ class EventRun {
 
   /**
    * One fenced transaction: the event starts executing (if it had not), its move is queued and
-   * recorded on it, a sweep is made sure of, and this job completes. From then on the sweep, not a
-   * job of this event, ends the event when the move ends.
+   * recorded on it, and this job completes. From then on the move ends the event when it ends.
    */
   async #startMove(row: EnsEventTable): Promise<unknown> {
     const { transition, change } = this.#start(row);
@@ -253,8 +192,7 @@ class EventRun {
     await this.#ctx.fenced(
       async (trx) => {
         await this.#update(trx, row, to, { ...change, move_id: moveId, job_id: null });
-        await startEventMove(ctx, { instanceId: row.instance_id, dataPolicy, moveId }, trx);
-        await ensureSweep(this.#deps, trx, undefined);
+        await startEventMove(ctx, { instanceId: row.instance_id, dataPolicy, moveId, eventId: row.id }, trx);
       },
       { result: { moveId } },
     );

@@ -2,14 +2,18 @@
  * The engine job of an instance move. Every step is re-entrant, so after a crash the engine runs
  * the handler again and it carries on from the job's checkpoint and the fleet's state:
  *
- * 1. claim placement on the target (the claim id is checkpointed; a claim the crash left
- *    unrecorded is adopted, never leaked);
- * 2. stop the instance if it runs;
+ * 1. claim placement on the target; one fenced write records the claim, the instance's disks and
+ *    power state, and marks it Stopping (a claim a crash left unrecorded is adopted, never leaked);
+ * 2. stop the instance; one fenced write marks it Stopped and Migrating;
  * 3. recreate abandoned data disks empty on the target (data policy);
  * 4. cold move (fleet/cold-move.ts): copy the disks, verified, resuming from the copies'
- *    checkpoints; one transaction points the instance at the target and commits the claim;
- * 5. delete the source copies, apply the new type, vSwitch and disk categories;
- * 6. start the instance again when it ran before (or as asked).
+ *    checkpoints; one fenced transaction points the instance at the target, commits the claim,
+ *    applies the new type, vSwitch and disk categories and marks it Starting;
+ * 5. delete the source copies, start the instance again when it ran before (or as asked), and
+ *    end the move (Running, and the door's own record through `onEnd`) in the job's completion.
+ *
+ * Each step writes once, in the transaction that also moves the job's checkpoint on: a move
+ * costs a handful of round trips to the database, which is most of its control-plane CPU.
  *
  * A failure a retry cannot fix, or the last attempt's failure, rolls back while the claim is held:
  * target copies deleted, claim released, instance Stopped on its untouched source disks and
@@ -22,24 +26,41 @@ import type { Trx } from '../engine/job-store.ts';
 import { type JobContext, type JobHandler, PermanentJobError } from '../engine/worker.ts';
 import {
   type ComputeDriver,
+  type CopyDiskResult,
   type DiskLocation,
+  type InstanceStatus,
   type MoveProgress,
   NoValidHostError,
   claimPlacement,
   coldMoveInstance,
   isComputeDriverError,
   rollbackColdMove,
+  transitionInstance,
 } from '../fleet/index.ts';
 import type { Database } from '../store/database.ts';
 import type { InstanceMoveTable } from '../store/schema-moves.ts';
 import type { MovePlan } from './instance-move-plan.ts';
-import { instanceStatus, powerOff, powerOn } from './instance-move-power.ts';
+import { instanceStatus, powerOn } from './instance-move-power.ts';
 import { type MoveJobPayload, type MoveOutcome, type MovePhase, toMoveView } from './instance-move.ts';
+
+/** How a move ended, told to the door that started it in the transaction that ends the move. */
+export interface MoveEnd {
+  readonly moveId: string;
+  readonly origin: string;
+  readonly plan: MovePlan;
+  readonly state: 'succeeded' | 'failed';
+  readonly fromHostId: string;
+  readonly outcome: MoveOutcome;
+  readonly errorMessage: string | null;
+  readonly nowMs: number;
+}
 
 export interface MoveDeps {
   readonly database: Database;
   readonly clock: Clock;
   readonly driver: ComputeDriver;
+  /** Runs in the transaction that ends a move, succeeded or failed: a door's own record (an ENS event) ends with it. */
+  readonly onEnd?: (trx: Trx, end: MoveEnd) => Promise<void>;
 }
 
 interface SourceDisk extends DiskLocation {
@@ -108,6 +129,8 @@ class MoveRun {
   readonly #moveId: string;
   #checkpoint: MoveCheckpoint;
   #wasRunning: boolean | null = null;
+  /** The instance's status as this run last wrote it; undefined: read it from the database. */
+  #status: InstanceStatus | undefined;
   #row!: InstanceMoveTable;
   #plan!: MovePlan;
   #lastProgressAtMs = 0;
@@ -147,31 +170,36 @@ class MoveRun {
   async #move(): Promise<MoveOutcome> {
     const { database, driver, clock } = this.#deps;
     const signal = this.#ctx.signal;
-    const wasRunning = await this.#begin();
+    const wasRunning = this.#wasRunning ?? (await this.#startable());
     const claim = await this.#claim();
     if (claim.state === 'released') {
       throw new AppError('Conflict', { reason: `The placement claim ${claim.id} of this move was released before the move committed (it expired); start the move again.` });
     }
+    if (this.#wasRunning === null || this.#row.claim_id !== claim.id) await this.#recordStart(claim, wasRunning);
+    let leftoverPaths: string[];
     if (claim.state === 'held') {
-      await this.#setPhase('stopping');
-      await powerOff(database, driver, clock, this.#plan.instanceId, signal);
       const sources = await this.#recordSources();
-      await this.#setPhase('copying');
+      await this.#stopForCopy(sources);
       await this.#abandonDataDisks(claim.hostId, sources);
-      const moved = await coldMoveInstance(database, driver, claim.id, { signal, clock, onProgress: (p) => this.#noteProgress(p, sources) });
-      await this.#saveCheckpoint({
-        copiedBytes: (this.#checkpoint.copiedBytes ?? 0) + moved.disks.reduce((sum, d) => sum + d.copiedBytes, 0),
-        resumed: (this.#checkpoint.resumed ?? false) || moved.disks.some((d) => d.resumedAtChunk > 0),
+      // The first progress write comes half a second into the copy: a small disk needs none.
+      this.#lastProgressAtMs = clock.nowMs();
+      const moved = await coldMoveInstance(database, driver, claim.id, {
+        signal,
+        clock,
+        onProgress: (p) => this.#noteProgress(p, sources),
+        transaction: (work, copies) => this.#switchOver(work, copies, this.#plan.startAfter ?? wasRunning),
+      });
+      const deleted = new Set(moved.disks.map((d) => d.fromPath).filter((path) => !moved.leftoverPaths.includes(path)));
+      leftoverPaths = await this.#deleteSources(deleted);
+    } else {
+      // Committed by an earlier attempt that stopped short of the end: finish its cleanup and changes.
+      leftoverPaths = await this.#deleteSources(new Set());
+      await this.#ctx.fenced(async (trx) => {
+        await this.#applyChanges(trx);
+        await this.#update(trx, { phase: 'switching', progress_bp: copyShareBp });
       });
     }
-    await this.#progressWrite;
-    await this.#setPhase('switching', copyShareBp);
-    const leftoverPaths = await this.#deleteSources();
-    await this.#applyChanges();
-    if (this.#plan.startAfter ?? wasRunning) {
-      await this.#setPhase('starting', 9500);
-      await powerOn(database, driver, clock, this.#plan.instanceId, signal);
-    }
+    if (this.#plan.startAfter ?? wasRunning) await this.#start(claim.hostId);
     const outcome: MoveOutcome = {
       hostId: claim.hostId,
       rolledBack: false,
@@ -182,38 +210,138 @@ class MoveRun {
     };
     const now = clock.nowMs();
     await this.#ctx.fenced(
-      (trx) => this.#update(trx, { state: 'succeeded', phase: 'done', progress_bp: 10000, result: JSON.stringify(outcome), finished_at: now }),
+      async (trx) => {
+        if (this.#status === 'Starting') await transitionInstance(trx, this.#plan.instanceId, 'started', now);
+        await this.#update(trx, { state: 'succeeded', phase: 'done', progress_bp: 10000, result: JSON.stringify(outcome), finished_at: now });
+        await this.#ended(trx, 'succeeded', outcome, null, now);
+      },
       { result: outcome },
     );
     return outcome;
   }
 
-  /** queued → running; the instance's power state at the start is recorded once. */
-  async #begin(): Promise<boolean> {
-    if (this.#wasRunning !== null) return this.#wasRunning;
+  /** The door's own record ends with the move (MoveDeps.onEnd). */
+  async #ended(trx: Trx, state: MoveEnd['state'], outcome: MoveOutcome, errorMessage: string | null, nowMs: number): Promise<void> {
+    await this.#deps.onEnd?.(trx, { moveId: this.#moveId, origin: this.#row.origin, plan: this.#plan, state, fromHostId: this.#row.from_host_id, outcome, errorMessage, nowMs });
+  }
+
+  /** Whether the instance ran when the move began; a move takes a Running or Stopped instance only. */
+  async #startable(): Promise<boolean> {
     const status = await instanceStatus(this.#deps.database.db, this.#plan.instanceId);
     if (status !== 'Running' && status !== 'Stopped') {
       throw new AppError('InstanceStatusInvalid', { instanceId: this.#plan.instanceId, status, action: 'a move', allowed: 'Running or Stopped' });
     }
-    const wasRunning = status === 'Running';
-    const now = this.#deps.clock.nowMs();
-    await this.#ctx.fenced((trx) => this.#update(trx, { state: 'running', started_at: now, was_running: wasRunning ? 1 : 0 }));
-    this.#wasRunning = wasRunning;
-    return wasRunning;
+    this.#status = status;
+    return status === 'Running';
   }
 
-  /** The move's placement claim: the checkpointed one, one a crash left unrecorded, or a new one. */
+  /**
+   * One fenced write: the move runs, on `claim`, with the instance's power state and disks as they
+   * were (checkpointed with the claim id, so a retry still knows them); a running instance becomes Stopping.
+   */
+  async #recordStart(claim: { id: string; hostId: string; state: string }, wasRunning: boolean): Promise<void> {
+    const sourceDisks = this.#checkpoint.sourceDisks ?? (await this.#readSources());
+    const checkpoint: MoveCheckpoint = { ...this.#checkpoint, claimId: claim.id, sourceDisks };
+    const now = this.#deps.clock.nowMs();
+    const stop = claim.state === 'held' && this.#status === 'Running';
+    const stopped = await this.#ctx.fenced(
+      async (trx) => {
+        await this.#update(trx, {
+          state: 'running',
+          started_at: this.#row.started_at ?? now,
+          was_running: wasRunning ? 1 : 0,
+          claim_id: claim.id,
+          to_host_id: claim.hostId,
+          ...(claim.state === 'held' ? { phase: 'stopping' as const } : {}),
+        });
+        return stop && (await transitionInstance(trx, this.#plan.instanceId, 'stop', now));
+      },
+      { checkpoint },
+    );
+    this.#checkpoint = checkpoint;
+    this.#wasRunning = wasRunning;
+    this.#row = { ...this.#row, claim_id: claim.id, to_host_id: claim.hostId };
+    this.#status = stopped ? 'Stopping' : stop ? undefined : this.#status;
+  }
+
+  /** Stop the instance where it is, then one fenced write: Stopped, then Migrating, the move copying. */
+  async #stopForCopy(sources: readonly SourceDisk[]): Promise<void> {
+    const { database, driver, clock } = this.#deps;
+    const instanceId = this.#plan.instanceId;
+    let status = this.#status ?? (await instanceStatus(database.db, instanceId));
+    if (status === 'Migrating') return;
+    if (status === 'Running') status = (await transitionInstance(database.db, instanceId, 'stop', clock.nowMs())) ? 'Stopping' : await instanceStatus(database.db, instanceId);
+    if (status === 'Stopping') {
+      await driver.stop({ instanceId, hostId: this.#row.from_host_id, diskPaths: sources.map((d) => d.path) }, this.#ctx.signal);
+    } else if (status !== 'Stopped' && status !== 'Migrating') {
+      throw new AppError('InstanceStatusInvalid', { instanceId, status, action: 'stopping it for a move', allowed: 'Running or Stopped' });
+    }
+    const now = clock.nowMs();
+    await this.#ctx.fenced(async (trx) => {
+      await transitionInstance(trx, instanceId, 'stopped', now);
+      if (!(await transitionInstance(trx, instanceId, 'migrate', now)) && (await instanceStatus(trx, instanceId)) !== 'Migrating') {
+        throw new AppError('Conflict', { reason: `Instance ${instanceId} changed status while it was stopped for a move; the move is rolled back, start it again.` });
+      }
+      await this.#update(trx, { phase: 'copying' });
+    });
+    this.#status = 'Migrating';
+  }
+
+  /**
+   * The cold move's switch-over, in this job's fenced transaction: the new type, vSwitch and disk
+   * categories apply with it, the instance becomes Starting when it is to run again, and the
+   * copies' byte counts are checkpointed, all or nothing.
+   */
+  async #switchOver<T>(work: (trx: Trx) => Promise<T>, copies: readonly CopyDiskResult[], start: boolean): Promise<T> {
+    await this.#progressWrite;
+    const checkpoint: MoveCheckpoint = {
+      ...this.#checkpoint,
+      copiedBytes: (this.#checkpoint.copiedBytes ?? 0) + copies.reduce((sum, c) => sum + c.copiedBytes, 0),
+      resumed: (this.#checkpoint.resumed ?? false) || copies.some((c) => c.resumedAtChunk > 0),
+    };
+    const now = this.#deps.clock.nowMs();
+    const { switched, starting } = await this.#ctx.fenced(
+      async (trx) => {
+        const result = await work(trx);
+        await this.#applyChanges(trx);
+        const toStarting = start && (await transitionInstance(trx, this.#plan.instanceId, 'start', now));
+        await this.#update(trx, toStarting ? { phase: 'starting', progress_bp: 9500 } : { phase: 'switching', progress_bp: copyShareBp });
+        return { switched: result, starting: toStarting };
+      },
+      { checkpoint },
+    );
+    this.#checkpoint = checkpoint;
+    this.#status = starting ? 'Starting' : start ? undefined : 'Stopped';
+    return switched;
+  }
+
+  /** Power the instance on at `hostId`: Starting, the driver's start; Running is written with the move's end. */
+  async #start(hostId: string): Promise<void> {
+    const { database, driver, clock } = this.#deps;
+    const instanceId = this.#plan.instanceId;
+    let status = this.#status ?? (await instanceStatus(database.db, instanceId));
+    if (status === 'Running') return;
+    if (status === 'Stopped') {
+      status = (await transitionInstance(database.db, instanceId, 'start', clock.nowMs())) ? 'Starting' : await instanceStatus(database.db, instanceId);
+      if (status === 'Starting') await this.#setPhase('starting', 9500);
+    }
+    if (status !== 'Starting') throw new AppError('InstanceStatusInvalid', { instanceId, status, action: 'starting it after a move', allowed: 'Stopped' });
+    const disks = await database.db.selectFrom('disks').select('path').where('instance_id', '=', instanceId).orderBy('device_index').execute();
+    try {
+      await driver.start({ instanceId, hostId, diskPaths: disks.map((d) => d.path) }, this.#ctx.signal);
+    } catch (err) {
+      await transitionInstance(database.db, instanceId, 'startFailed', clock.nowMs());
+      this.#status = undefined;
+      throw err;
+    }
+    this.#status = 'Starting';
+  }
+
+  /** The move's placement claim: the checkpointed or recorded one, one a crash left unrecorded, or a new one. */
   async #claim(): Promise<{ id: string; hostId: string; state: string }> {
-    const db = this.#deps.database.db;
-    let claimId = this.#checkpoint.claimId;
-    if (claimId === undefined) {
-      claimId = (await this.#unrecordedClaim()) ?? (await this.#newClaim());
-      await this.#saveCheckpoint({ claimId });
-    }
-    const claim = await db.selectFrom('placement_claims').select(['id', 'host_id', 'state']).where('id', '=', claimId).executeTakeFirstOrThrow();
-    if (this.#row.claim_id !== claim.id) {
-      await this.#ctx.fenced((trx) => this.#update(trx, { claim_id: claim.id, to_host_id: claim.host_id }));
-    }
+    const claimId = this.#checkpoint.claimId ?? this.#row.claim_id ?? (await this.#unrecordedClaim());
+    if (claimId === undefined) return this.#newClaim();
+    const claim = await this.#deps.database.db.selectFrom('placement_claims').select(['id', 'host_id', 'state']).where('id', '=', claimId).executeTakeFirstOrThrow();
     return { id: claim.id, hostId: claim.host_id, state: claim.state };
   }
 
@@ -229,7 +357,7 @@ class MoveRun {
     return orphan?.id;
   }
 
-  async #newClaim(): Promise<string> {
+  async #newClaim(): Promise<{ id: string; hostId: string; state: string }> {
     const plan = this.#plan;
     try {
       const claim = await claimPlacement(this.#deps.database, {
@@ -240,23 +368,28 @@ class MoveRun {
         ...(plan.dedicatedHostId === null ? {} : { dedicatedHostId: plan.dedicatedHostId }),
         ttlMs: claimTtlMs,
       });
-      return claim.id;
+      return { id: claim.id, hostId: claim.hostId, state: claim.state };
     } catch (err) {
       if (err instanceof NoValidHostError) throw new AppError('MoveNoCapacity', { reason: failReason(err) }, { cause: err });
       throw err;
     }
   }
 
-  /** Where every disk is before anything moves; read once, so a retry still knows the sources. */
-  async #recordSources(): Promise<readonly SourceDisk[]> {
-    if (this.#checkpoint.sourceDisks !== undefined) return this.#checkpoint.sourceDisks;
+  /** Where every disk is before anything moves: read once, checkpointed with the claim. */
+  async #readSources(): Promise<SourceDisk[]> {
     const disks = await this.#deps.database.db
       .selectFrom('disks')
       .select(['id', 'host_id', 'path', 'kind', 'size_gib'])
       .where('instance_id', '=', this.#plan.instanceId)
       .orderBy('device_index')
       .execute();
-    const sourceDisks = disks.map((d) => ({ diskId: d.id, hostId: d.host_id, path: d.path, kind: d.kind, sizeBytes: Number(d.size_gib) * gib }));
+    return disks.map((d) => ({ diskId: d.id, hostId: d.host_id, path: d.path, kind: d.kind, sizeBytes: Number(d.size_gib) * gib }));
+  }
+
+  /** The disks as they were before the move; a checkpoint of an older attempt may lack them. */
+  async #recordSources(): Promise<readonly SourceDisk[]> {
+    if (this.#checkpoint.sourceDisks !== undefined) return this.#checkpoint.sourceDisks;
+    const sourceDisks = await this.#readSources();
     await this.#saveCheckpoint({ sourceDisks });
     return sourceDisks;
   }
@@ -295,14 +428,16 @@ class MoveRun {
     }
   }
 
-  /** After the commit: source copies the cold move did not delete (abandoned disks, a crash before its cleanup). */
-  async #deleteSources(): Promise<string[]> {
+  /** After the commit: source copies not yet deleted (abandoned disks, a crash before the cold move's cleanup). */
+  async #deleteSources(deleted: ReadonlySet<string>): Promise<string[]> {
     const { database, driver } = this.#deps;
+    const sources = (this.#checkpoint.sourceDisks ?? []).filter((s) => !deleted.has(s.path));
+    if (sources.length === 0) return [];
     const current = new Map(
       (await database.db.selectFrom('disks').select(['id', 'path']).where('instance_id', '=', this.#plan.instanceId).execute()).map((d) => [d.id, d.path]),
     );
     const leftovers: string[] = [];
-    for (const source of this.#checkpoint.sourceDisks ?? []) {
+    for (const source of sources) {
       if (current.get(source.diskId) === source.path) continue;
       try {
         await driver.deleteDisk(source, this.#ctx.signal);
@@ -314,21 +449,19 @@ class MoveRun {
     return leftovers;
   }
 
-  /** The instance type, vSwitch and disk categories the move asked for (the zone follows the host). */
-  async #applyChanges(): Promise<void> {
+  /** The instance type, vSwitch and disk categories the move asked for (the zone follows the host), in `trx`. */
+  async #applyChanges(trx: Trx): Promise<void> {
     const plan = this.#plan;
     const now = this.#deps.clock.nowMs();
-    await this.#ctx.fenced(async (trx) => {
-      await trx.updateTable('instances').set({ instance_type_id: plan.instanceType, vswitch_id: plan.vSwitchId, updated_at: now }).where('id', '=', plan.instanceId).execute();
-      for (const change of plan.diskChanges) {
-        await trx
-          .updateTable('disks')
-          .set({ category: change.category, performance_level: change.performanceLevel, updated_at: now })
-          .where('id', '=', change.diskId)
-          .where('instance_id', '=', plan.instanceId)
-          .execute();
-      }
-    });
+    await trx.updateTable('instances').set({ instance_type_id: plan.instanceType, vswitch_id: plan.vSwitchId, updated_at: now }).where('id', '=', plan.instanceId).execute();
+    for (const change of plan.diskChanges) {
+      await trx
+        .updateTable('disks')
+        .set({ category: change.category, performance_level: change.performanceLevel, updated_at: now })
+        .where('id', '=', change.diskId)
+        .where('instance_id', '=', plan.instanceId)
+        .execute();
+    }
   }
 
   /**
@@ -373,9 +506,10 @@ class MoveRun {
     };
     const message = notes.join(' ');
     const now = clock.nowMs();
-    await this.#ctx.fenced((trx) =>
-      this.#update(trx, { state: 'failed', phase: 'done', error_code: error.code, error_message: message, result: JSON.stringify(outcome), finished_at: now }),
-    );
+    await this.#ctx.fenced(async (trx) => {
+      await this.#update(trx, { state: 'failed', phase: 'done', error_code: error.code, error_message: message, result: JSON.stringify(outcome), finished_at: now });
+      await this.#ended(trx, 'failed', outcome, message, now);
+    });
     return message;
   }
 

@@ -187,18 +187,25 @@ function movingAlready(instanceId: string, moveId: string, cause?: unknown): App
   );
 }
 
-/** ENS events: move the instance off its host (same zone, public pool), with `dataPolicy` for its data disks. */
+/** The origin of the moves ENS events start. */
+export const eventMoveOrigin = 'ens-event';
+
+/**
+ * ENS events: move the instance off its host (same zone, public pool), with `dataPolicy` for its
+ * data disks. The move keeps `eventId` among its attributes, so that it ends that event when it ends.
+ */
 export async function startEventMove(
   ctx: ServiceContext,
-  input: { readonly instanceId: string; readonly dataPolicy: DataDiskPolicy; readonly moveId?: string; readonly startAfter?: boolean },
+  input: { readonly instanceId: string; readonly dataPolicy: DataDiskPolicy; readonly eventId: string; readonly moveId?: string; readonly startAfter?: boolean },
   trx?: Trx,
 ): Promise<InstanceMoveView> {
   return startInstanceMove(
     ctx,
     {
       instanceId: input.instanceId,
-      origin: 'ens-event',
+      origin: eventMoveOrigin,
       dataDiskPolicy: input.dataPolicy,
+      attributes: { eventId: input.eventId },
       ...(input.moveId === undefined ? {} : { moveId: input.moveId }),
       ...(input.startAfter === undefined ? {} : { startAfter: input.startAfter }),
     },

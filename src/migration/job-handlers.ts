@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.ts';
 import type { JobStore } from '../engine/job-store.ts';
 import type { ComputeDriver } from '../fleet/compute-driver.ts';
 import { agentSettings } from './agent-settings.ts';
-import { eventHandlers } from './events-run.ts';
+import { endEventOfMove, eventHandlers } from './events-run.ts';
 import { fileImageStore } from './image-store.ts';
 import { instanceMoveJobKind } from './instance-move.ts';
 import { instanceMoveHandler } from './instance-move-run.ts';
@@ -33,5 +33,5 @@ export function migrationHandlers(deps: HandlerDeps): Map<string, JobHandler> {
   const finalizeImage = replication.get(smcJobKinds.finalizeRun);
   // ContainerImage and TargetInstance runs end in their own finalisation; Image runs in the image's.
   if (finalizeImage !== undefined) replication.set(smcJobKinds.finalizeRun, withTargetDelivery({ ...deps, images, registryUrl: deps.registryUrl }, finalizeImage));
-  return new Map([...replication, [instanceMoveJobKind, instanceMoveHandler(deps)], ...eventHandlers(deps)]);
+  return new Map([...replication, [instanceMoveJobKind, instanceMoveHandler({ ...deps, onEnd: endEventOfMove })], ...eventHandlers(deps)]);
 }
