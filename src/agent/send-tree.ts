@@ -8,6 +8,8 @@ import { fileTreeTar, fileTreeTotals, pseudoMountPoints } from './file-tree.ts';
 
 /** Bytes of tar stream per request: below the native API's 1 MiB body limit once base64-encoded. */
 export const treePartBytes = 512 * 1024;
+/** Pieces sent before the first answer is awaited. */
+const treePartsInFlight = 4;
 
 /** The error code of a run whose file tree could not be read. */
 export const treeUnreadableCode = errorCatalogue.SourceServerFileTreeUnreadable.alibabaCode;
@@ -34,23 +36,43 @@ export async function runTreeCommand(command: ReplicateCommand, source: TreeSour
     const totals = await fileTreeTotals(root, options);
     const expectBytes = Math.max(1, totals.contentBytes + totals.entries * 512);
     const bucket = bucketForMbps(command.bandwidthLimitMbps);
+    // Several pieces in flight hide the round trips; the server writes each at its own offset.
+    const inFlight = new Set<Promise<void>>();
+    let cancelled = false;
+    let failure: Error | undefined;
+    const settle = async (): Promise<void> => {
+      await Promise.race(inFlight);
+      if (failure !== undefined) throw failure;
+    };
     let pending: Buffer[] = [];
     let pendingBytes = 0;
-    const flush = async (): Promise<boolean> => {
-      if (pendingBytes === 0) return true;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
       const piece = Buffer.concat(pending, pendingBytes);
       pending = [];
       pendingBytes = 0;
-      await bucket?.take(piece.length, signal);
-      const answer = await session.treePart(command.commandId, {
-        offsetBytes: sizeBytes,
-        sha256: createHash('sha256').update(piece).digest('hex'),
-        dataBase64: piece.toString('base64'),
-        percent: Math.min(99, ((sizeBytes + piece.length) * 100) / expectBytes),
-      });
       hash.update(piece);
+      const offsetBytes = sizeBytes;
       sizeBytes += piece.length;
-      return !answer.cancelled;
+      await bucket?.take(piece.length, signal);
+      while (inFlight.size >= treePartsInFlight) await settle();
+      const sent: Promise<void> = session
+        .treePart(command.commandId, {
+          offsetBytes,
+          sha256: createHash('sha256').update(piece).digest('hex'),
+          dataBase64: piece.toString('base64'),
+          percent: Math.min(99, (sizeBytes * 100) / expectBytes),
+        })
+        .then(
+          (answer) => {
+            cancelled ||= answer.cancelled;
+          },
+          (err: unknown) => {
+            failure ??= err instanceof Error ? err : new Error(String(err));
+          },
+        )
+        .finally(() => inFlight.delete(sent));
+      inFlight.add(sent);
     };
     for await (const bytes of fileTreeTar(root, options)) {
       for (let at = 0; at < bytes.length; ) {
@@ -58,10 +80,14 @@ export async function runTreeCommand(command: ReplicateCommand, source: TreeSour
         pending.push(bytes.subarray(at, at + take));
         pendingBytes += take;
         at += take;
-        if (pendingBytes === treePartBytes && !(await flush())) return 'cancelled';
+        if (pendingBytes === treePartBytes) await flush();
+        if (cancelled) break;
       }
+      if (cancelled) break;
     }
-    if (!(await flush())) return 'cancelled';
+    if (!cancelled) await flush();
+    while (inFlight.size > 0) await settle();
+    if (cancelled) return 'cancelled';
   } catch (err) {
     if (signal.aborted) throw err;
     // A refusal or network trouble is the transport's to retry; only reading the tree fails the run.
