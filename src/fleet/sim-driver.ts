@@ -201,13 +201,9 @@ export class SimComputeDriver implements ComputeDriver {
         if (isAllZero(chunk)) continue;
         this.#poolHasRoom(disk.hostId, what);
         const offset = index * this.#chunkBytes;
-        const hash = sha256Hex(chunk);
-        copiedBytes += await writeNonZeroSegments(out, chunk, offset);
-        const readBack = await out.read(verifyBuf, 0, chunk.length, offset);
-        if (readBack.bytesRead !== chunk.length || sha256Hex(verifyBuf.subarray(0, chunk.length)) !== hash) {
-          throw new ComputeDriverError('verify-failed', `Cannot ${what}: chunk ${index} read back different from what was written.`, { retryable: true });
-        }
-        manifest.push([index, hash]);
+        const written = await writeVerified(out, chunk, offset, verifyBuf, `Cannot ${what}: chunk ${index} read back different from what was written.`);
+        copiedBytes += written.bytes;
+        manifest.push([index, written.sha256]);
         input.onProgress?.({ diskId: disk.diskId, doneBytes: Math.min(sourceBytes, offset + chunk.length), totalBytes: sourceBytes, copiedBytes });
       }
       await out.datasync();
@@ -291,13 +287,9 @@ export class SimComputeDriver implements ComputeDriver {
         if (hasData) {
           this.#poolHasRoom(targetHostId, what);
           const offset = index * this.#chunkBytes;
-          const hash = sha256Hex(chunk);
-          copiedBytes += await writeNonZeroSegments(out, chunk, offset);
-          const written = await out.read(verifyBuf, 0, chunk.length, offset);
-          if (written.bytesRead !== chunk.length || sha256Hex(verifyBuf.subarray(0, chunk.length)) !== hash) {
-            throw new ComputeDriverError('verify-failed', `Cannot ${what}: chunk ${index} read back different from what was written.`, { retryable: true });
-          }
-          manifest.push([index, hash]);
+          const written = await writeVerified(out, chunk, offset, verifyBuf, `Cannot ${what}: chunk ${index} read back different from what was written.`);
+          copiedBytes += written.bytes;
+          manifest.push([index, written.sha256]);
           chunksWritten += 1;
           if (this.faults.interruptCopyAfterChunks !== undefined && chunksWritten >= this.faults.interruptCopyAfterChunks) {
             this.faults.interruptCopyAfterChunks = undefined;
@@ -363,6 +355,17 @@ export class SimComputeDriver implements ComputeDriver {
   #record(instance: InstanceRuntime, power: SimInstanceRecord['power']): void {
     this.#instances.set(instance.instanceId, { instanceId: instance.instanceId, hostId: instance.hostId, power, changedAtMs: this.#clock.nowMs() });
   }
+}
+
+/** Write a chunk (zero runs as holes) and read it back; a difference is `verify-failed` with `failure` as message. */
+async function writeVerified(file: FileHandle, chunk: Buffer, offset: number, verifyBuf: Buffer, failure: string): Promise<{ bytes: number; sha256: string }> {
+  const sha256 = sha256Hex(chunk);
+  const bytes = await writeNonZeroSegments(file, chunk, offset);
+  const readBack = await file.read(verifyBuf, 0, chunk.length, offset);
+  if (readBack.bytesRead !== chunk.length || sha256Hex(verifyBuf.subarray(0, chunk.length)) !== sha256) {
+    throw new ComputeDriverError('verify-failed', failure, { retryable: true });
+  }
+  return { bytes, sha256 };
 }
 
 /** Write the chunk's non-zero 64 KiB segments at `offset`, leaving zero runs as holes; returns bytes written. */
