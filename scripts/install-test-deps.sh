@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 debian_packages=(
   postgresql        # throwaway PostgreSQL servers (initdb/pg_ctl) for every store and engine test
   qemu-utils        # qemu-img: qcow2 images, image checks and compares
+  rsync             # bench/replication: the rsync daemon baselines
   e2fsprogs         # filefrag: data extents of sparse disks (FIEMAP) for the block reader
   util-linux        # losetup: the block reader's block-device test
   perl              # the sim compute driver finds holes with SEEK_DATA/SEEK_HOLE through perl
