@@ -101,6 +101,29 @@ forEachDialect('job engine', (ctx) => {
     }
   });
 
+  it('cancelMany ends queued jobs at once, asks a running one to stop, and leaves a finished one as it was', async () => {
+    const database = await ctx.open();
+    const store = new JobStore(database, { nowMs: () => Date.now() });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const worker = new Worker(store, new Map<string, JobHandler>([['hold', async (job) => Promise.race([held, new Promise((_, reject) => job.signal.addEventListener('abort', () => reject(job.signal.reason as Error)))])], ['quick', () => Promise.resolve('ok')]]), fast);
+    worker.start();
+    try {
+      const finished = await store.enqueue('quick', {});
+      const running = await store.enqueue('hold', {});
+      assert.equal((await settled(store, finished.id)).state, 'succeeded');
+      await waitFor(async () => ((await store.get(running.id))?.state === 'running' ? true : undefined));
+      const later = await store.enqueue('quick', {}, { runAtMs: Date.now() + 3_600_000 });
+      await database.db.transaction().execute((trx) => store.cancelMany([finished.id, running.id, later.id], trx));
+      assert.equal((await store.get(later.id))?.state, 'cancelled');
+      assert.equal((await store.get(finished.id))?.state, 'succeeded');
+      assert.equal((await settled(store, running.id)).state, 'cancelled', 'the running job is stopped by its worker');
+    } finally {
+      release();
+      await worker.stop();
+    }
+  });
+
   it('fails at once on a permanent error', async () => {
     const store = new JobStore(await ctx.open(), { nowMs: () => Date.now() });
     const worker = new Worker(store, new Map([['bad', () => Promise.reject(new PermanentJobError('bad input'))]]), fast);

@@ -370,10 +370,12 @@ async function answerInTrx(ports: EventPorts, trx: Trx, accountId: string, actio
   return row.job_id;
 }
 
-/** The replaced job would find itself stale and do nothing; cancelling it keeps the queue short. */
-async function dropJob(jobs: JobStore, jobId: string | null): Promise<void> {
-  if (jobId === null) return;
-  await jobs.cancel(jobId).catch(() => undefined);
+/** The replaced jobs would find themselves stale and do nothing; cancelling them (with the answers) keeps the queue short. */
+async function dropJobs(jobs: JobStore, trx: Trx, jobIds: readonly (string | null)[]): Promise<void> {
+  await jobs.cancelMany(
+    jobIds.filter((id) => id !== null),
+    trx,
+  );
 }
 
 /**
@@ -384,8 +386,7 @@ export async function answerEvent(ctx: ServiceContext, action: EventAction, inpu
   const answer = checkEventAnswer(input, action === 'migrate');
   // scrypt is slow on purpose: hash before the transaction, not while holding its locks.
   const passwordHash = answer.password === undefined ? null : hashPassword(answer.password);
-  const replaced = await ctx.database.db.transaction().execute((trx) => answerInTrx(ctx, trx, ctx.accountId, action, answer, passwordHash));
-  await dropJob(ctx.jobs, replaced);
+  await ctx.database.db.transaction().execute(async (trx) => dropJobs(ctx.jobs, trx, [await answerInTrx(ctx, trx, ctx.accountId, action, answer, passwordHash)]));
 }
 
 export interface BatchItemResult {
@@ -398,20 +399,46 @@ export interface BatchItemResult {
   readonly errorCode: string | null;
 }
 
-/** Batch answers: each item is checked and applied on its own; one item failing leaves the others done. */
+/**
+ * Batch answers: each item is checked and applied on its own; one item breaking a rule leaves the
+ * others done. All are written in one transaction (a rule's error is raised before its item writes
+ * anything), so a batch costs a few round trips per item, not a transaction each.
+ */
 export async function answerEvents(ctx: ServiceContext, action: EventAction, inputs: readonly EventAnswerInput[]): Promise<BatchItemResult[]> {
-  const results: BatchItemResult[] = [];
-  for (const input of inputs) {
-    const eventId = typeof input.eventId === 'string' ? input.eventId : '';
-    const resourceId = typeof input.resourceId === 'string' ? input.resourceId : '';
+  const failed = (input: EventAnswerInput, err: unknown): BatchItemResult => {
+    // An unexpected failure fails the whole request, so the door logs it; a rule's error is this item's answer.
+    if (!isAppError(err)) throw err;
+    return { ...itemIds(input), code: err.httpStatus, message: err.message, errorCode: err.alibabaCode };
+  };
+  // scrypt is slow on purpose: hash before the transaction, not while holding its locks.
+  const checked = inputs.map((input) => {
     try {
-      await answerEvent(ctx, action, input);
-      results.push({ eventId, resourceId, code: 200, message: 'success', errorCode: null });
+      const answer = checkEventAnswer(input, action === 'migrate');
+      return { input, answer, passwordHash: answer.password === undefined ? null : hashPassword(answer.password) };
     } catch (err) {
-      // An unexpected failure fails the whole request, so the door logs it; a rule's error is this item's answer.
-      if (!isAppError(err)) throw err;
-      results.push({ eventId, resourceId, code: err.httpStatus, message: err.message, errorCode: err.alibabaCode });
+      return { input, result: failed(input, err) };
     }
-  }
-  return results;
+  });
+  return ctx.database.db.transaction().execute(async (trx) => {
+    const results: BatchItemResult[] = [];
+    const replaced: (string | null)[] = [];
+    for (const item of checked) {
+      if (item.result !== undefined) {
+        results.push(item.result);
+        continue;
+      }
+      try {
+        replaced.push(await answerInTrx(ctx, trx, ctx.accountId, action, item.answer, item.passwordHash));
+        results.push({ ...itemIds(item.input), code: 200, message: 'success', errorCode: null });
+      } catch (err) {
+        results.push(failed(item.input, err));
+      }
+    }
+    await dropJobs(ctx.jobs, trx, replaced);
+    return results;
+  });
+}
+
+function itemIds(input: EventAnswerInput): Pick<BatchItemResult, 'eventId' | 'resourceId'> {
+  return { eventId: typeof input.eventId === 'string' ? input.eventId : '', resourceId: typeof input.resourceId === 'string' ? input.resourceId : '' };
 }
