@@ -193,8 +193,8 @@ async function countEvents(database: Database, statuses: readonly string[]): Pro
 
 /**
  * The sim driver's own CPU for what one migration asks of it (stop; copy an empty 1 GiB disk to
- * another pool, which spawns a helper to find its data extents; delete the source, twice; start),
- * timed alone in this process: the share of a migration that is simulated disk work, not control plane.
+ * another pool, asking its perl child for the data extents; delete the source; start), timed alone
+ * in this process: the share of a migration that is simulated disk work, not control plane.
  */
 async function simDriverBaseline(dataDir: string, runs: number): Promise<number> {
   const driver = new SimComputeDriver({ dataDir: join(dataDir, 'driver-baseline') });
@@ -209,7 +209,6 @@ async function simDriverBaseline(dataDir: string, runs: number): Promise<number>
   for (const [i, source] of sources.entries()) {
     await driver.stop({ instanceId: `i-${i}`, hostId: 'from', diskPaths: [source.path] }, signal);
     const copy = await driver.copyDiskToHost({ source, targetHostId: 'to' }, signal);
-    await driver.deleteDisk(source, signal);
     await driver.deleteDisk(source, signal);
     await driver.start({ instanceId: `i-${i}`, hostId: 'to', diskPaths: [copy.target.path] }, signal);
   }
@@ -323,6 +322,12 @@ async function runDialect(dialect: DialectName, params: Params, tempRoot: string
     const left = await database.db.selectFrom('instances').select((eb) => eb.fn.countAll<number>().as('n')).where('host_id', 'in', sourceHosts).executeTakeFirstOrThrow();
     if (Number(left.n) !== params.events - executed) throw new Error(`${left.n} instances are still on source hosts, ${executed} events executed`);
 
+    const failures = new Map<string, number>();
+    for (const { error } of await database.db.selectFrom('ens_events').select('error').where('status', '=', 'Failed').execute()) {
+      // Grouped by what went wrong, not by which instance or zone.
+      const reason = (error ?? 'no error recorded').replace(/\b(i-\d+|bench-z\d+|h-\d+)/g, '…').slice(0, 160);
+      failures.set(reason, (failures.get(reason) ?? 0) + 1);
+    }
     const baseline = await noopBaseline(database, params.pollMs, params.concurrency);
     const simDriverCpuMs = await simDriverBaseline(dataDir, Math.min(params.events, 500));
     const nodesCpuMs = reports.reduce((sum, r) => sum + r.cpuMs, 0);
@@ -351,6 +356,7 @@ async function runDialect(dialect: DialectName, params: Params, tempRoot: string
       answerCpuMsPerMigration: round(answerCpuMs / params.events, 3),
       peakRssMiB: { client: round(process.resourceUsage().maxRSS / 1024, 0), nodes: reports.map((r) => round(r.maxRssMiB, 0)) },
       coordinatorPollCpuMs: round(pollCpuMs, 0),
+      failures: Object.fromEntries(failures),
       baseline: { noopJobs: baselineJobs, cpuMsPerJob: round(baseline.cpuMsPerJob, 3), seconds: round(baseline.seconds, 2) },
       ratio: round(controlPlaneCpuMs / baseline.cpuMsPerJob, 1),
     };
