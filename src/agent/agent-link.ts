@@ -1,5 +1,5 @@
+import type { Duplex } from 'node:stream';
 import type {
-  ChunkRequest,
   CommandAnswer,
   CommandsResponse,
   HeartbeatRequest,
@@ -8,12 +8,13 @@ import type {
   RegisterRequest,
   RegisterResponse,
   ResultRequest,
+  StreamRequest,
   TreePartRequest,
 } from '../core/agent-protocol.ts';
 
 /**
  * The agent's way to the server (docs/agent-protocol.md), a port: the CLI wires it to HTTP with
- * ACS3 signing; the data plane may replace the chunk upload with its own byte transport.
+ * ACS3 signing, and opens the data plane's streams by HTTP upgrade.
  */
 export interface AgentApi {
   /** Register: with an activation code (unsigned) or the configured account key (signed). */
@@ -27,7 +28,8 @@ export interface AgentSession {
   /** Long poll for open commands not in `exclude`, up to `waitMs`. */
   commands(waitMs: number, exclude: readonly string[]): Promise<CommandsResponse>;
   progress(commandId: string, request: ProgressRequest): Promise<CommandAnswer>;
-  chunk(commandId: string, request: ChunkRequest): Promise<CommandAnswer>;
+  /** A data-plane stream for one disk of a replicate command (a ticket, then an upgraded connection). */
+  openStream(commandId: string, request: StreamRequest, signal: AbortSignal): Promise<Duplex>;
   result(commandId: string, request: ResultRequest): Promise<CommandAnswer>;
   /** A piece of a fileTree command's tar stream. */
   treePart(commandId: string, request: TreePartRequest): Promise<CommandAnswer>;

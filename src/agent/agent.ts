@@ -4,7 +4,7 @@ import { AgentApiError, type AgentApi, type AgentSession } from './agent-link.ts
 import { type AgentState, loadAgentState, saveAgentState } from './agent-state.ts';
 import { readDiskFacts } from './disk-facts.ts';
 import { readOsFacts } from './os-facts.ts';
-import { type DiskSender, runReplicateCommand, sendDiskInChunks } from './replicate.ts';
+import { runReplicateCommand } from './replicate.ts';
 import { runTreeCommand } from './send-tree.ts';
 
 export const agentVersion = '0.1.0';
@@ -22,7 +22,6 @@ export interface AgentOptions {
   readonly pollMs?: number;
   /** Wait after a failed call before the next try, in ms. */
   readonly retryMs?: number;
-  readonly sender?: DiskSender;
 }
 
 export interface AgentHooks {
@@ -121,7 +120,7 @@ async function commandLoop(
         continue;
       }
       hooks.log(`command ${command.commandId}: replicate disks ${command.disks.map((d) => d.index).join(', ')} for job ${command.jobId}`);
-      const outcome = await attempt(`command ${command.commandId}`, () => runReplicateCommand(command, options.disks, session, signal, options.sender ?? sendDiskInChunks));
+      const outcome = await attempt(`command ${command.commandId}`, () => runReplicateCommand(command, options.disks, session, signal, { retryMs: options.retryMs ?? 1000, log: hooks.log }));
       if (outcome !== undefined) hooks.log(`command ${command.commandId}: ${outcome}`);
     }
   }

@@ -1,101 +1,121 @@
-import { createHash } from 'node:crypto';
-import type { ReplicateCommand, ResultRequest } from '../core/agent-protocol.ts';
-import { readBlocks, sourceSizeBytes } from '../dataplane/block-reader.ts';
-import { compressChunk } from '../dataplane/compression.ts';
+import type { ReplicateCommand } from '../core/agent-protocol.ts';
+import { sleep } from '../core/clock.ts';
+import { errorCatalogue } from '../core/errors.ts';
+import { sourceSizeBytes } from '../dataplane/block-reader.ts';
+import { isDataPlaneError } from '../dataplane/dataplane-error.ts';
 import { bucketForMbps, type TokenBucket } from '../dataplane/rate-limit.ts';
+import { Sender, type SendStats } from '../dataplane/sender.ts';
 import type { AgentSession } from './agent-link.ts';
 
-/** Sends one disk of a run: returns its size and SHA-256, or `cancelled` when the server said so. */
-export type DiskSender = (args: {
+/** Unacknowledged chunks in flight per disk: 16 x 4 MiB keeps a loopback link busy while the receiver fsyncs. */
+export const windowChunks = 16;
+
+export interface DiskSendArgs {
   readonly command: ReplicateCommand;
   readonly diskIndex: number;
   readonly path: string;
   readonly session: AgentSession;
   readonly bucket: TokenBucket | undefined;
   readonly signal: AbortSignal;
-  /** The run's percent done once this disk's first `bytes` are covered. */
-  readonly percentAt: (bytes: number) => number;
-  /** Called with the bytes of this disk covered so far (sent or skipped as zero); false when cancelled. */
-  readonly onBytes: (bytes: number) => Promise<boolean>;
-}) => Promise<{ sizeBytes: number; sha256: string } | 'cancelled'>;
+  /** Apparent bytes of all the command's disks, and of those before this one. */
+  readonly runTotalBytes: number;
+  readonly runBytesBefore: number;
+  /** Wait before a new stream after a broken one, in ms. */
+  readonly retryMs: number;
+  readonly log: (message: string) => void;
+}
+
+/** A disk sent: its size and whole-image proof (equal on both sides), or `cancelled` when the run ended. */
+export type DiskSent = { readonly sizeBytes: number; readonly sha256: string; readonly stats: SendStats } | 'cancelled';
 
 /**
- * The interim byte transport: each non-zero chunk goes as one signed JSON request (compressed by
- * compress_level, paced by bandwidth_limit); all-zero chunks are only hashed. The data plane's
- * resumable, incremental sender will take this function's place.
+ * Send one disk through the data plane: open a stream (a ticket, then the upgraded connection),
+ * run the Sender over it, and when the link breaks (server restarting, network trouble) open a new
+ * one and run the same Sender again: the receiver's STATE names the chunks it confirmed, which are
+ * neither sent nor, by this Sender, read again. Failures that another try cannot mend are thrown.
  */
-export const sendDiskInChunks: DiskSender = async ({ command, diskIndex, path, session, bucket, signal, percentAt, onBytes }) => {
-  const sizeBytes = await sourceSizeBytes(path);
-  const hash = createHash('sha256');
-  const zeros = Buffer.alloc(command.chunkSizeBytes);
-  let done = 0;
-  for await (const block of readBlocks(path, { chunkSizeBytes: command.chunkSizeBytes, signal })) {
-    if (block.data === null) hash.update(zeros.subarray(0, block.lengthBytes));
-    else {
-      hash.update(block.data);
-      const { codec, payload } = await compressChunk(block.data, command.compressLevel);
-      await bucket?.take(payload.length, signal);
-      const answer = await session.chunk(command.commandId, {
-        diskIndex,
-        offsetBytes: block.offsetBytes,
-        lengthBytes: block.lengthBytes,
-        codec,
-        sha256: createHash('sha256').update(block.data).digest('hex'),
-        dataBase64: payload.toString('base64'),
-        percent: percentAt(block.offsetBytes + block.lengthBytes),
-      });
-      if (answer.cancelled) return 'cancelled';
+export async function sendDisk(args: DiskSendArgs): Promise<DiskSent> {
+  const { command, diskIndex, session, signal } = args;
+  const sender = new Sender({ sourcePath: args.path, chunkSizeBytes: command.chunkSizeBytes, windowChunks, compressLevel: command.compressLevel, bucket: args.bucket });
+  for (;;) {
+    try {
+      const link = await session.openStream(command.commandId, { diskIndex, runTotalBytes: args.runTotalBytes, runBytesBefore: args.runBytesBefore }, signal);
+      const stats = await sender.run(link, signal);
+      return { sizeBytes: stats.diskSizeBytes, sha256: stats.proof, stats };
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (isDataPlaneError(err, 'Cancelled')) return 'cancelled';
+      if (isDataPlaneError(err) && !err.retryable) throw err;
+      // The server may have ended the run meanwhile (its ticket call then fails): ask before trying again.
+      if ((await session.progress(command.commandId, { percent: 0 })).cancelled) return 'cancelled';
+      args.log(`disk ${diskIndex}: stream broke (${err instanceof Error ? err.message : String(err)}); resuming`);
+      await sleep(args.retryMs, signal);
     }
-    done += block.lengthBytes;
-    if (!(await onBytes(done))) return 'cancelled';
   }
-  return { sizeBytes, sha256: hash.digest('hex') };
-};
+}
+
+/** The run error code for a failure of the data plane, as the job's ErrorCode shows it. */
+function errorCodeOf(err: unknown): string {
+  if (isDataPlaneError(err, 'SourceUnreadable')) return 'SourceServer.DiskUnreadable';
+  if (isDataPlaneError(err, 'ProofMismatch') || isDataPlaneError(err, 'ChunkDigestMismatch')) return errorCatalogue.ReplicationChecksumMismatch.alibabaCode;
+  if (isDataPlaneError(err)) return errorCatalogue.ReplicationTransferFailed.alibabaCode;
+  return 'SourceServer.DiskUnreadable';
+}
 
 /**
- * Carry out a `replicate` command: report the start, send each disk, report the result. A disk
- * that cannot be read ends the run with SourceServer.DiskUnreadable; a cancel ends it quietly.
+ * Carry out a `replicate` command: report the start, send each disk, report the result with each
+ * disk's proof. A disk that cannot be read ends the run with SourceServer.DiskUnreadable; a cancel
+ * ends it quietly; trouble reaching the server is thrown, for the caller to retry the command.
  */
 export async function runReplicateCommand(
   command: ReplicateCommand,
   diskPaths: readonly string[],
   session: AgentSession,
   signal: AbortSignal,
-  sender: DiskSender = sendDiskInChunks,
+  options: { readonly retryMs?: number; readonly log?: (message: string) => void } = {},
 ): Promise<'done' | 'failed' | 'cancelled'> {
   if ((await session.progress(command.commandId, { percent: 0 })).cancelled) return 'cancelled';
   const disks: { index: number; sizeBytes: number; sha256: string }[] = [];
   try {
     const sizes = await Promise.all(command.disks.map((d) => sourceSizeBytes(diskPath(diskPaths, d.index))));
-    const totalBytes = Math.max(1, sizes.reduce((a, b) => a + b, 0));
+    const runTotalBytes = sizes.reduce((a, b) => a + b, 0);
     const bucket = bucketForMbps(command.bandwidthLimitMbps);
-    let before = 0;
-    let lastReportMs = 0;
+    let runBytesBefore = 0;
     for (const [i, disk] of command.disks.entries()) {
-      const percentAt = (bytes: number): number => Math.min(100, ((before + bytes) * 100) / totalBytes);
-      const onBytes = async (bytes: number): Promise<boolean> => {
-        // Progress rides on each chunk; disks of zeros report it at most every second.
-        if (Date.now() - lastReportMs < 1000) return true;
-        lastReportMs = Date.now();
-        return !(await session.progress(command.commandId, { percent: percentAt(bytes) })).cancelled;
-      };
-      const sent = await sender({ command, diskIndex: disk.index, path: diskPath(diskPaths, disk.index), session, bucket, signal, percentAt, onBytes });
+      const sent = await sendDisk({
+        command,
+        diskIndex: disk.index,
+        path: diskPath(diskPaths, disk.index),
+        session,
+        bucket,
+        signal,
+        runTotalBytes,
+        runBytesBefore,
+        retryMs: options.retryMs ?? 1000,
+        log: options.log ?? (() => undefined),
+      });
       if (sent === 'cancelled') return 'cancelled';
-      disks.push({ index: disk.index, ...sent });
-      before += sizes[i] ?? 0;
+      const { stats } = sent;
+      options.log?.(`disk ${disk.index}: ${stats.dataChunksSent} data and ${stats.zeroChunksSent} zero chunks sent, ${stats.chunksUnchanged} unchanged, ${stats.wireBytesSent} bytes on the wire`);
+      disks.push({ index: disk.index, sizeBytes: sent.sizeBytes, sha256: sent.sha256 });
+      runBytesBefore += sizes[i] ?? 0;
     }
   } catch (err) {
     if (signal.aborted) throw err;
+    if (!isDataPlaneError(err) && !(err instanceof DiskMissing)) throw err;
     const message = err instanceof Error ? err.message : String(err);
-    await session.result(command.commandId, { ok: false, errorCode: 'SourceServer.DiskUnreadable', message: message.slice(0, 1000) });
+    await session.result(command.commandId, { ok: false, errorCode: errorCodeOf(err), message: message.slice(0, 1000) });
     return 'failed';
   }
-  const answer = await session.result(command.commandId, { ok: true, disks } satisfies ResultRequest);
+  const answer = await session.result(command.commandId, { ok: true, disks });
   return answer.cancelled ? 'cancelled' : 'done';
 }
 
+/** The command names a disk the agent was not started with. */
+class DiskMissing extends Error {}
+
 function diskPath(paths: readonly string[], index: number): string {
   const path = paths[index];
-  if (path === undefined) throw new Error(`the agent has no disk ${index}; it was started with ${paths.length} --disk options`);
+  if (path === undefined) throw new DiskMissing(`the agent has no disk ${index}; it was started with ${paths.length} --disk options`);
   return path;
 }

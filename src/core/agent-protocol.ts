@@ -103,18 +103,27 @@ export interface CommandAnswer {
   readonly cancelled: boolean;
 }
 
-/** POST /api/v1/agent/commands/:commandId/chunks: one chunk of one disk; all-zero chunks are not sent. */
-export interface ChunkRequest {
+/**
+ * POST /api/v1/agent/commands/:commandId/streams: ask to send one disk of a replicate command.
+ * The answer's one-time ticket opens the data-plane stream: `GET <agentStreamPath>?ticket=...`
+ * with `Connection: Upgrade` and `Upgrade: <agentStreamProtocol>`; after `101 Switching Protocols`
+ * the socket carries the data plane's frames (src/dataplane/protocol.ts), the agent sending.
+ */
+export interface StreamRequest {
   readonly diskIndex: number;
-  readonly offsetBytes: number;
-  /** Length of the chunk before compression. */
-  readonly lengthBytes: number;
-  readonly codec: 'raw' | 'brotli';
-  /** SHA-256 hex of the uncompressed chunk. */
-  readonly sha256: string;
-  readonly dataBase64: string;
-  readonly percent: number;
+  /** Apparent bytes of all the command's disks, and of those before this one (for the run's progress). */
+  readonly runTotalBytes: number;
+  readonly runBytesBefore: number;
 }
+
+export interface StreamTicket {
+  readonly ticket: string;
+  /** Seconds the ticket stays valid. */
+  readonly expiresInSeconds: number;
+}
+
+export const agentStreamPath = '/api/v1/agent/stream';
+export const agentStreamProtocol = 'ferry-dataplane/1';
 
 /** POST /api/v1/agent/commands/:commandId/tree: a piece of a fileTree command's tar stream, at its offset. */
 export interface TreePartRequest {
@@ -127,6 +136,10 @@ export interface TreePartRequest {
 }
 
 /** POST /api/v1/agent/commands/:commandId/result. */
+/**
+ * `sha256` of a disk is its whole-image proof (SHA-256 over its chunks' SHA-256 digests, see
+ * src/dataplane/manifest.ts); of a fileTree command's stream, the SHA-256 of the tar bytes.
+ */
 export type ResultRequest =
   | { readonly ok: true; readonly disks: readonly { readonly index: number; readonly sizeBytes: number; readonly sha256: string }[] }
   | { readonly ok: false; readonly errorCode: string; readonly message: string };

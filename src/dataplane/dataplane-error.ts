@@ -17,6 +17,8 @@ export const dataPlaneErrorCodes = {
   GeometryMismatch: { retryable: false },
   /** The source disk or image cannot be opened or read. */
   SourceUnreadable: { retryable: false },
+  /** The run the transfer belongs to was stopped, ended or deleted; sending again cannot help. */
+  Cancelled: { retryable: false },
   /** qemu-img is not installed on this machine. */
   QemuImgMissing: { retryable: false },
   /** qemu-img ran and reported a failure. */

@@ -1,11 +1,8 @@
-import { createHash } from 'node:crypto';
-import type { ChunkRequest, CommandAnswer, ReplicateCommand, ResultRequest } from '../core/agent-protocol.ts';
+import type { CommandAnswer, ReplicateCommand, ResultRequest } from '../core/agent-protocol.ts';
 import { sleep } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
-import { decompressChunk } from '../dataplane/compression.ts';
 import type { Trx } from '../engine/job-store.ts';
 import type { AgentCommandTable, SourceServerTable } from '../store/schema-smc.ts';
-import type { ImageStore } from './image-store.ts';
 import { endRun } from './replication-runs.ts';
 import { jobState, transition } from './replication-job-rows.ts';
 import { scheduleSmcJob, smcJobKinds } from './replication-schedules.ts';
@@ -69,26 +66,6 @@ async function noteProgress(ctx: ServiceContext, source: SourceServerTable, comm
 /** POST …/progress: the agent started (or is still) sending. */
 export function reportProgress(ctx: ServiceContext, source: SourceServerTable, commandId: string, percent: number): Promise<CommandAnswer> {
   return noteProgress(ctx, source, commandId, percent);
-}
-
-/**
- * POST …/chunks: one chunk of one disk, decompressed, checked against its SHA-256 when the run
- * asked for checksums, and written through the image store (the pluggable upload path).
- */
-export async function receiveChunk(ctx: ServiceContext, store: ImageStore, source: SourceServerTable, commandId: string, chunk: ChunkRequest): Promise<CommandAnswer> {
-  const command = await requireCommand(ctx.database.db, source, commandId);
-  if (!openStates.includes(command.state)) return { cancelled: true };
-  const payload = JSON.parse(command.payload) as ReplicateCommand;
-  if (!payload.disks.some((d) => d.index === chunk.diskIndex)) throw new AppError('InvalidParameter', { name: 'diskIndex', reason: `disk ${chunk.diskIndex} is not part of this command` });
-  if (chunk.lengthBytes > payload.chunkSizeBytes) throw new AppError('InvalidParameter', { name: 'lengthBytes', reason: `must be at most ${payload.chunkSizeBytes}` });
-  const data = await decompressChunk(chunk.codec, Buffer.from(chunk.dataBase64, 'base64'), chunk.lengthBytes).catch((err: unknown) => {
-    throw new AppError('InvalidParameter', { name: 'dataBase64', reason: err instanceof Error ? err.message : 'does not decode' });
-  });
-  if (payload.checksum && createHash('sha256').update(data).digest('hex') !== chunk.sha256) {
-    throw new AppError('InvalidParameter', { name: 'sha256', reason: `the chunk at ${chunk.offsetBytes} of disk ${chunk.diskIndex} does not match its checksum; send it again` });
-  }
-  await store.writeChunk(command.run_id, chunk.diskIndex, chunk.offsetBytes, data);
-  return noteProgress(ctx, source, commandId, chunk.percent);
 }
 
 /**

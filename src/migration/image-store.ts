@@ -1,16 +1,39 @@
 import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Manifest } from '../dataplane/manifest.ts';
+import { RawImageWriter } from '../dataplane/raw-image-writer.ts';
 
 /**
  * The upload path's server end: where a run's disk bytes land and where finished images live.
- * A port, so the data plane's resumable receiver can take the place of this file store.
+ * A run's disks are staged as raw files the data-plane receiver writes in place; beside each, its
+ * checkpoint (the chunk manifest of what the file durably holds) and, once the transfer proved
+ * the image, its proof. A committed image keeps its manifest: the base of the next incremental run.
  */
 export interface ImageStore {
-  /** Write one uncompressed chunk of a run's disk at `offsetBytes`. */
+  /** Write one uncompressed piece of a run's disk at `offsetBytes` (file trees of ContainerImage runs). */
   writeChunk(runId: string, diskIndex: number, offsetBytes: number, data: Buffer): Promise<void>;
-  /** Give the staged disk its final size (an unsent zero tail becomes a hole) and return its SHA-256 hex. */
+  /** The staged raw file of a run's disk (the receiver writes it in place). */
+  stagedPath(runId: string, diskIndex: number): string;
+  /** The last checkpoint of a run's disk, or undefined when its transfer has not confirmed anything. */
+  loadCheckpoint(runId: string, diskIndex: number): Promise<Manifest | undefined>;
+  /** Persist a checkpoint (written aside, fsynced, renamed: a crash leaves the old one or the new). */
+  saveCheckpoint(runId: string, diskIndex: number, manifest: Manifest): Promise<void>;
+  /** Record the proof of a disk whose transfer finished (both sides computed it). */
+  saveProof(runId: string, diskIndex: number, proof: string): Promise<void>;
+  /**
+   * Start a run's disk from a committed image (incremental runs): copy the image's data chunks into
+   * the staged file, leaving holes elsewhere, and checkpoint the image's manifest. Undefined, and
+   * nothing staged, when the image or its manifest is gone.
+   */
+  stageFromImage(runId: string, diskIndex: number, imageId: string): Promise<Manifest | undefined>;
+  /** The manifest of a committed image's disk, when it has one. */
+  imageManifest(imageId: string, diskIndex: number): Promise<Manifest | undefined>;
+  /**
+   * Give the staged disk its final size (an unsent zero tail becomes a hole) and return its checksum:
+   * the proof the transfer recorded, else (file trees) the SHA-256 of the file.
+   */
   sealDisk(runId: string, diskIndex: number, sizeBytes: number): Promise<string>;
   /** Move the run's staged disks into the image's files; a repeat after a crash finds them moved. */
   commit(runId: string, imageId: string, diskIndexes: readonly number[]): Promise<void>;
@@ -24,12 +47,36 @@ export interface ImageStore {
   imagePath(imageId: string, diskIndex: number): string;
 }
 
+/** Bytes copied per read when an incremental run starts from the previous image. */
+const copyPieceBytes = 4 * 1024 * 1024;
+
+/** Write `bytes` to `path` durably and atomically: aside, fsync, rename. */
+async function writeDurably(path: string, bytes: Buffer | string): Promise<void> {
+  const part = `${path}.part`;
+  const handle = await open(part, 'w', 0o600);
+  try {
+    await handle.writeFile(bytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(part, path);
+}
+
+async function readManifest(path: string): Promise<Manifest | undefined> {
+  const bytes = await readFile(path).catch(() => undefined);
+  return bytes === undefined ? undefined : Manifest.decode(bytes);
+}
+
 /** Images as raw files under `<dataDir>/images`, staged per run under `.staging/<runId>/`. */
 export function fileImageStore(dataDir: string): ImageStore {
   const root = join(dataDir, 'images');
   const stagingDir = (runId: string): string => join(root, '.staging', runId);
   const stagedPath = (runId: string, diskIndex: number): string => join(stagingDir(runId), `disk${diskIndex}.raw`);
+  const checkpointPath = (runId: string, diskIndex: number): string => join(stagingDir(runId), `disk${diskIndex}.manifest`);
+  const proofPath = (runId: string, diskIndex: number): string => join(stagingDir(runId), `disk${diskIndex}.proof`);
   const imagePath = (imageId: string, diskIndex: number): string => join(root, diskIndex === 0 ? `${imageId}.raw` : `${imageId}.data${diskIndex}.raw`);
+  const imageManifestPath = (imageId: string, diskIndex: number): string => imagePath(imageId, diskIndex).replace(/\.raw$/, '.manifest');
 
   async function openStaged(runId: string, diskIndex: number) {
     await mkdir(stagingDir(runId), { recursive: true });
@@ -38,6 +85,7 @@ export function fileImageStore(dataDir: string): ImageStore {
 
   return {
     imagePath,
+    stagedPath,
     async writeChunk(runId, diskIndex, offsetBytes, data) {
       const handle = await openStaged(runId, diskIndex);
       try {
@@ -47,6 +95,44 @@ export function fileImageStore(dataDir: string): ImageStore {
         await handle.close();
       }
     },
+    loadCheckpoint: (runId, diskIndex) => readManifest(checkpointPath(runId, diskIndex)),
+    async saveCheckpoint(runId, diskIndex, manifest) {
+      await mkdir(stagingDir(runId), { recursive: true });
+      await writeDurably(checkpointPath(runId, diskIndex), manifest.encode());
+    },
+    async saveProof(runId, diskIndex, proof) {
+      await writeDurably(proofPath(runId, diskIndex), proof);
+    },
+    imageManifest: (imageId, diskIndex) => readManifest(imageManifestPath(imageId, diskIndex)),
+    async stageFromImage(runId, diskIndex, imageId) {
+      const manifest = await readManifest(imageManifestPath(imageId, diskIndex));
+      if (manifest === undefined) return undefined;
+      const source = await open(imagePath(imageId, diskIndex), 'r').catch(() => undefined);
+      if (source === undefined) return undefined;
+      try {
+        await mkdir(stagingDir(runId), { recursive: true });
+        const target = await RawImageWriter.open(stagedPath(runId, diskIndex), manifest.diskSizeBytes, { fresh: true });
+        try {
+          const buffer = Buffer.allocUnsafe(Math.min(copyPieceBytes, manifest.chunkSizeBytes));
+          for (let index = 0; index < manifest.chunkCount; index++) {
+            if (manifest.kindAt(index) !== 'data') continue;
+            const start = index * manifest.chunkSizeBytes;
+            const end = start + manifest.lengthOf(index);
+            for (let at = start; at < end; at += buffer.length) {
+              const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.length, end - at), at);
+              await target.writeSparse(at, buffer.subarray(0, bytesRead));
+            }
+          }
+          await target.sync();
+        } finally {
+          await target.close();
+        }
+      } finally {
+        await source.close();
+      }
+      await writeDurably(checkpointPath(runId, diskIndex), manifest.encode());
+      return manifest;
+    },
     async sealDisk(runId, diskIndex, sizeBytes) {
       const handle = await openStaged(runId, diskIndex);
       try {
@@ -55,6 +141,8 @@ export function fileImageStore(dataDir: string): ImageStore {
       } finally {
         await handle.close();
       }
+      const proof = await readFile(proofPath(runId, diskIndex), 'utf8').catch(() => undefined);
+      if (proof !== undefined) return proof;
       const hash = createHash('sha256');
       for await (const chunk of createReadStream(stagedPath(runId, diskIndex))) hash.update(chunk as Buffer);
       return hash.digest('hex');
@@ -63,7 +151,11 @@ export function fileImageStore(dataDir: string): ImageStore {
       for (const diskIndex of diskIndexes) {
         const from = stagedPath(runId, diskIndex);
         const moved = await stat(from).then(() => false, () => true);
-        if (!moved) await rename(from, imagePath(imageId, diskIndex));
+        if (moved) continue;
+        // The manifest first: an image file with no manifest would only cost the next run a full transfer.
+        const manifest = await readFile(checkpointPath(runId, diskIndex)).catch(() => undefined);
+        if (manifest !== undefined) await writeFile(imageManifestPath(imageId, diskIndex), manifest, { mode: 0o600 });
+        await rename(from, imagePath(imageId, diskIndex));
       }
       await rm(stagingDir(runId), { recursive: true, force: true });
     },
@@ -74,7 +166,10 @@ export function fileImageStore(dataDir: string): ImageStore {
       await rm(stagingDir(runId), { recursive: true, force: true });
     },
     async remove(imageId) {
-      for (let diskIndex = 0; diskIndex <= 16; diskIndex += 1) await rm(imagePath(imageId, diskIndex), { force: true });
+      for (let diskIndex = 0; diskIndex <= 16; diskIndex += 1) {
+        await rm(imagePath(imageId, diskIndex), { force: true });
+        await rm(imageManifestPath(imageId, diskIndex), { force: true });
+      }
     },
   };
 }

@@ -8,8 +8,11 @@ import { settingsOf, transition } from './replication-job-rows.ts';
 import type { ReplicationJobEvent } from './replication-job-states.ts';
 import { scheduleSmcJob, smcJobKinds } from './replication-schedules.ts';
 
-/** Bytes per chunk the agent sends; below the native API's 1 MiB body limit once base64-encoded. */
-export const commandChunkSizeBytes = 256 * 1024;
+/** Bytes per chunk of the data plane (DESIGN.md): large enough that per-chunk costs vanish, small enough to resend. */
+export const commandChunkSizeBytes = 4 * 1024 * 1024;
+
+/** A new run's transfer columns: nothing sent yet. */
+const emptyTransfer = { bytes_total: 0, bytes_done: 0, bytes_received: 0, chunks_received: 0, rate_bytes_per_sec: 0, progress_at: null, proofs: null };
 
 export type RunType = 'Manual' | 'Schedule';
 
@@ -55,7 +58,7 @@ export async function beginRun(trx: Trx, deps: RunDeps, row: ReplicationJobTable
   });
   await trx
     .insertInto('replication_job_runs')
-    .values({ id: runId, job_id: row.id, account_id: row.account_id, type, seq: Number(last?.seq ?? 0) + 1, start_time: nowMs, end_time: null, image_id: '', outcome: 'running' })
+    .values({ id: runId, job_id: row.id, account_id: row.account_id, type, seq: Number(last?.seq ?? 0) + 1, start_time: nowMs, end_time: null, image_id: '', outcome: 'running', ...emptyTransfer })
     .execute();
   const command = replicateCommand(updated, runId);
   await trx

@@ -111,6 +111,17 @@ export interface ReplicationJobRunTable {
   image_id: string;
   /** running | succeeded | failed | stopped | expired. */
   outcome: string;
+  /** Apparent bytes of the run's disks, and how many of them the transfer has covered. */
+  bytes_total: number;
+  bytes_done: number;
+  /** Chunk bytes the server received (compressed as sent), resent chunks included. */
+  bytes_received: number;
+  chunks_received: number;
+  /** Received bytes per second over the last progress interval. */
+  rate_bytes_per_sec: number;
+  progress_at: number | null;
+  /** JSON `{diskIndex: hex}`: the whole-image proof of each disk, equal on both sides. */
+  proofs: string | null;
 }
 
 /** An image a run built; the file is `<dataDir>/images/<id>.raw` (data disks `<id>.data<N>.raw`). */

@@ -1,9 +1,11 @@
 /**
  * SMC services over a real database without HTTP: an account, sources registered through the
  * registration service, a real Worker running the SMC handlers under a ManualClock, and the agent's
- * side of a run played by calling the agent-command services, bytes landing in a real image store.
+ * side of a run played by calling the agent-command services and a data-plane Sender over loopback
+ * TCP into the server's DiskStreams, bytes landing in a real image store.
  */
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import type { ReplicateCommand, SourceFacts } from '../../src/core/agent-protocol.ts';
@@ -12,7 +14,10 @@ import { JobStore } from '../../src/engine/job-store.ts';
 import { Worker } from '../../src/engine/worker.ts';
 import { ensureAccount } from '../../src/identity/accounts.ts';
 import { SecretBox } from '../../src/identity/secret-box.ts';
-import { pollCommands, receiveChunk, reportProgress, reportResult } from '../../src/migration/agent-commands.ts';
+import { loopbackPair } from '../../src/dataplane/loopback-pair.ts';
+import { Sender } from '../../src/dataplane/sender.ts';
+import { pollCommands, reportProgress, reportResult } from '../../src/migration/agent-commands.ts';
+import { DiskStreams } from '../../src/migration/disk-streams.ts';
 import { agentSettings } from '../../src/migration/agent-settings.ts';
 import { type ImageStore, fileImageStore } from '../../src/migration/image-store.ts';
 import { replicationHandlers } from '../../src/migration/replication-handlers.ts';
@@ -50,6 +55,7 @@ export async function openSmcStore(dialect: DialectContext, startMs = Date.UTC(2
   const jobs = new JobStore(database, clock);
   const dataDir = tempDir('ferry-smc-');
   const images = fileImageStore(dataDir);
+  const streams = new DiskStreams({ database, clock, images });
   const secrets = new SecretBox(randomBytes(32));
   const settings = agentSettings({});
   const worker = new Worker(jobs, replicationHandlers({ database, clock, jobs, images, settings }), { clock, pollMs: 5, leaseMs: 60_000, concurrency: 4 });
@@ -93,9 +99,16 @@ export async function openSmcStore(dialect: DialectContext, startMs = Date.UTC(2
         await reportResult(c, source, command.commandId, { ok: false, errorCode: 'SourceServer.DiskUnreadable', message: 'test' });
         return command;
       }
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
-      await receiveChunk(c, images, source, command.commandId, { diskIndex: 0, offsetBytes: 0, lengthBytes: bytes.length, codec: 'raw', sha256, dataBase64: bytes.toString('base64'), percent: 100 });
-      await reportResult(c, source, command.commandId, { ok: true, disks: [{ index: 0, sizeBytes: bytes.length, sha256 }] });
+      const sourcePath = join(dataDir, `source-${command.commandId}.raw`);
+      writeFileSync(sourcePath, bytes);
+      const { ticket } = await streams.issueTicket(source, command.commandId, { diskIndex: 0, runTotalBytes: bytes.length, runBytesBefore: 0 });
+      const grant = streams.redeem(ticket);
+      if (grant === undefined) throw new Error('a fresh ticket was refused');
+      const { client, server } = await loopbackPair();
+      const serving = streams.serve(grant, server);
+      const sent = await new Sender({ sourcePath, chunkSizeBytes: command.chunkSizeBytes }).run(client);
+      await serving;
+      await reportResult(c, source, command.commandId, { ok: true, disks: [{ index: 0, sizeBytes: bytes.length, sha256: sent.proof }] });
       return command;
     },
     heartbeat: async (sourceId) => {

@@ -7,6 +7,7 @@ import * as m0005 from './0005-job-claim-index.ts';
 import * as m0007 from './0007-smc-replication.ts';
 import * as m0010 from './0010-instance-moves.ts';
 import * as m0015 from './0015-ens-events.ts';
+import * as m0020 from './0020-replication-transfer.ts';
 import * as m0021 from './0021-instance-moves-by-instance.ts';
 
 /**
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007-smc-replication': m0007,
   '0010-instance-moves': m0010,
   '0015-ens-events': m0015,
+  '0020-replication-transfer': m0020,
   '0021-instance-moves-by-instance': m0021,
 };
 

@@ -6,9 +6,8 @@
 import { Type } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import { agentApiPrefix } from '../../../core/agent-protocol.ts';
-import { pollCommands, receiveChunk, reportProgress, reportResult } from '../../../migration/agent-commands.ts';
+import { pollCommands, reportProgress, reportResult } from '../../../migration/agent-commands.ts';
 import { agentSettings } from '../../../migration/agent-settings.ts';
-import { fileImageStore } from '../../../migration/image-store.ts';
 import { recordHeartbeat, registerSourceServer, requireAgentSource } from '../../../migration/source-registration.ts';
 import type { NativeRoutes } from '../native-door.ts';
 
@@ -49,7 +48,6 @@ const tags = ['agent'];
 
 export const agentRoutes: NativeRoutes = (scope, deps) => {
   const registration = { database: deps.runtime.database, clock: deps.runtime.clock, secrets: deps.runtime.secrets };
-  const images = fileImageStore(deps.runtime.dataDir);
   // Long polls end when the node shuts down, so they never hold up a graceful stop.
   const closing = new AbortController();
   scope.addHook('preClose', (done) => {
@@ -137,31 +135,6 @@ export const agentRoutes: NativeRoutes = (scope, deps) => {
     async (request) => {
       const source = await agentSource(request, 'AgentReportProgress');
       return reportProgress(deps.context(request), source, request.params.commandId, request.body.percent);
-    },
-  );
-
-  scope.post(
-    `${prefix}/commands/:commandId/chunks`,
-    {
-      schema: {
-        tags,
-        summary: 'One chunk of one disk (base64, raw or brotli); all-zero chunks are not sent',
-        params: commandParams,
-        body: Type.Object({
-          diskIndex: Type.Integer({ minimum: 0, maximum: 16 }),
-          offsetBytes: Type.Integer({ minimum: 0 }),
-          lengthBytes: Type.Integer({ minimum: 1 }),
-          codec: Type.Union([Type.Literal('raw'), Type.Literal('brotli')]),
-          sha256: Type.String({ maxLength: 64 }),
-          dataBase64: Type.String({ maxLength: 400_000 }),
-          percent: Type.Number({ minimum: 0, maximum: 100 }),
-        }),
-        response: { 200: CommandAnswer },
-      },
-    },
-    async (request) => {
-      const source = await agentSource(request, 'AgentUploadChunk');
-      return receiveChunk(deps.context(request), images, source, request.params.commandId, request.body);
     },
   );
 

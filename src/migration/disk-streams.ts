@@ -1,0 +1,245 @@
+/**
+ * The server end of a run's disk transfer (DESIGN.md, "Data plane"): the agent asks for a ticket
+ * per disk (a signed native call), opens the data-plane stream with it, and a Receiver writes the
+ * disk in place into the run's staged file. Each checkpoint is persisted beside the file before
+ * its chunks are acknowledged, so a stream that breaks (agent or server killed) resumes on the next
+ * one without the confirmed chunks being sent again. An incremental run starts from the previous
+ * image and its manifest, so only changed chunks travel.
+ *
+ * Once a second the transfer writes its progress (bytes done and total, received bytes, rate) to
+ * the run and the job, in one transaction that also checks that the run is still the job's current
+ * one and its command open; when it is not (Stop, Delete, expiry), the stream ends with Cancelled.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { ReplicateCommand, StreamRequest, StreamTicket } from '../core/agent-protocol.ts';
+import type { Clock } from '../core/clock.ts';
+import { AppError } from '../core/errors.ts';
+import { DataPlaneError } from '../dataplane/dataplane-error.ts';
+import type { Manifest } from '../dataplane/manifest.ts';
+import { Receiver } from '../dataplane/receiver.ts';
+import type { Database } from '../store/database.ts';
+import type { SourceServerTable } from '../store/schema-smc.ts';
+import type { ImageStore } from './image-store.ts';
+import { jobState, transition } from './replication-job-rows.ts';
+
+const ticketTtlSeconds = 60;
+const progressIntervalMs = 1000;
+const openStates = ['pending', 'delivered'];
+
+/** What a redeemed ticket lets its stream do: write one disk of one run. */
+export interface StreamGrant {
+  readonly sourceId: string;
+  readonly commandId: string;
+  readonly jobId: string;
+  readonly runId: string;
+  readonly diskIndex: number;
+  readonly checksum: boolean;
+  /** The job's last image, the base of an incremental run ('' for none). */
+  readonly baseImageId: string;
+  readonly runTotalBytes: number;
+  readonly runBytesBefore: number;
+  readonly expiresAtMs: number;
+}
+
+export interface DiskStreamsDeps {
+  readonly database: Database;
+  readonly clock: Clock;
+  readonly images: ImageStore;
+  readonly log?: (message: string) => void;
+}
+
+interface Transfer {
+  readonly grant: StreamGrant;
+  readonly stop: AbortController;
+  done: Promise<void>;
+  /** Apparent bytes of this disk up to its last confirmed chunk. */
+  positionBytes: number;
+  diskSizeBytes: number;
+  /** Link bytes and chunks received and not yet added to the run's counters. */
+  pendingBytes: number;
+  pendingChunks: number;
+  lastTickMs: number;
+  rateBytesPerSec: number;
+}
+
+export class DiskStreams {
+  readonly #deps: DiskStreamsDeps;
+  readonly #tickets = new Map<string, StreamGrant>();
+  readonly #active = new Map<string, Transfer>();
+
+  constructor(deps: DiskStreamsDeps) {
+    this.#deps = deps;
+  }
+
+  /** A one-time ticket for one disk of an open replicate command of `source`. */
+  async issueTicket(source: SourceServerTable, commandId: string, request: StreamRequest): Promise<StreamTicket> {
+    const db = this.#deps.database.db;
+    const command = await db.selectFrom('agent_commands').selectAll().where('id', '=', commandId).where('source_id', '=', source.id).executeTakeFirst();
+    if (command === undefined) throw new AppError('AgentCommandNotFound', { commandId });
+    if (!openStates.includes(command.state)) throw new AppError('AgentCommandNotFound', { commandId });
+    const payload = JSON.parse(command.payload) as ReplicateCommand;
+    if (payload.target === 'fileTree') throw new AppError('InvalidParameter', { name: 'commandId', reason: `command ${commandId} sends a file tree; send its tree parts instead` });
+    if (!payload.disks.some((d) => d.index === request.diskIndex)) throw new AppError('InvalidParameter', { name: 'diskIndex', reason: `disk ${request.diskIndex} is not part of this command` });
+    const job = await db.selectFrom('replication_jobs').select(['image_id']).where('id', '=', command.job_id).executeTakeFirst();
+    const nowMs = Date.now();
+    for (const [ticket, grant] of this.#tickets) if (grant.expiresAtMs < nowMs) this.#tickets.delete(ticket);
+    const ticket = randomBytes(24).toString('base64url');
+    this.#tickets.set(ticket, {
+      sourceId: source.id,
+      commandId,
+      jobId: command.job_id,
+      runId: command.run_id,
+      diskIndex: request.diskIndex,
+      checksum: payload.checksum,
+      baseImageId: job?.image_id ?? '',
+      runTotalBytes: request.runTotalBytes,
+      runBytesBefore: request.runBytesBefore,
+      expiresAtMs: nowMs + ticketTtlSeconds * 1000,
+    });
+    return { ticket, expiresInSeconds: ticketTtlSeconds };
+  }
+
+  /** The grant of a valid ticket, used up; undefined for an unknown or expired one. */
+  redeem(ticket: string): StreamGrant | undefined {
+    const grant = this.#tickets.get(ticket);
+    this.#tickets.delete(ticket);
+    return grant === undefined || grant.expiresAtMs < Date.now() ? undefined : grant;
+  }
+
+  /** Serve one stream to its end; failures are told to the agent over the stream and logged, never thrown. */
+  async serve(grant: StreamGrant, link: Duplex): Promise<void> {
+    const key = `${grant.runId}/${grant.diskIndex}`;
+    // A newer stream for the same disk wins: the older one (a link the agent gave up on) stops first.
+    const older = this.#active.get(key);
+    if (older !== undefined) {
+      older.stop.abort(new DataPlaneError('ConnectionLost', 'A newer stream for this disk replaced this one.'));
+      await older.done;
+    }
+    const transfer: Transfer = {
+      grant,
+      stop: new AbortController(),
+      done: Promise.resolve(),
+      positionBytes: 0,
+      diskSizeBytes: 0,
+      pendingBytes: 0,
+      pendingChunks: 0,
+      lastTickMs: Date.now(),
+      rateBytesPerSec: 0,
+    };
+    this.#active.set(key, transfer);
+    transfer.done = this.#serve(transfer, link).finally(() => {
+      if (this.#active.get(key) === transfer) this.#active.delete(key);
+    });
+    await transfer.done;
+  }
+
+  /** Stop every stream (the node shuts down); each checkpoints what it wrote first. */
+  async stopAll(): Promise<void> {
+    const all = [...this.#active.values()];
+    for (const transfer of all) transfer.stop.abort(new DataPlaneError('ConnectionLost', 'The server is shutting down; send again to resume.'));
+    await Promise.allSettled(all.map((t) => t.done));
+  }
+
+  async #serve(transfer: Transfer, link: Duplex): Promise<void> {
+    const { grant } = transfer;
+    const images = this.#deps.images;
+    // Paused first, so counting does not start the flow before the receiver reads.
+    link.pause();
+    link.on('data', (bytes: Buffer) => (transfer.pendingBytes += bytes.length));
+    const ticker = setInterval(() => {
+      void this.#tick(transfer).then(
+        (open) => {
+          if (!open) transfer.stop.abort(new DataPlaneError('Cancelled', 'The run was stopped or has ended; the agent drops it.'));
+        },
+        (err: unknown) => this.#deps.log?.(`progress of run ${grant.runId} not recorded: ${String(err)}`),
+      );
+    }, progressIntervalMs);
+    try {
+      if (!(await this.#tick(transfer))) throw new DataPlaneError('Cancelled', 'The run was stopped or has ended; the agent drops it.');
+      let state: Manifest | undefined = await images.loadCheckpoint(grant.runId, grant.diskIndex);
+      if (state === undefined && grant.baseImageId !== '') state = await images.stageFromImage(grant.runId, grant.diskIndex, grant.baseImageId);
+      const imagePath = images.stagedPath(grant.runId, grant.diskIndex);
+      await mkdir(dirname(imagePath), { recursive: true });
+      const receiver = new Receiver({
+        imagePath,
+        ...(state === undefined ? {} : { state }),
+        verifyChunks: grant.checksum,
+        onCheckpoint: async ({ manifest, confirmed }) => {
+          await images.saveCheckpoint(grant.runId, grant.diskIndex, manifest);
+          const last = Math.max(...confirmed);
+          transfer.diskSizeBytes = manifest.diskSizeBytes;
+          transfer.positionBytes = Math.max(transfer.positionBytes, Math.min(manifest.diskSizeBytes, (last + 1) * manifest.chunkSizeBytes));
+          transfer.pendingChunks += confirmed.length;
+        },
+      });
+      const stats = await receiver.run(link, transfer.stop.signal);
+      transfer.diskSizeBytes = stats.diskSizeBytes;
+      transfer.positionBytes = stats.diskSizeBytes;
+      await images.saveProof(grant.runId, grant.diskIndex, stats.proof);
+      await this.#tick(transfer, stats.proof);
+      this.#deps.log?.(`run ${grant.runId} disk ${grant.diskIndex}: ${stats.dataChunksWritten} data and ${stats.zeroChunksWritten} zero chunks written, proof ${stats.proof}`);
+    } catch (err) {
+      link.destroy();
+      const what = err instanceof DataPlaneError ? `${err.code}: ${err.message}` : String(err);
+      this.#deps.log?.(`run ${grant.runId} disk ${grant.diskIndex}: stream ended early (${what})`);
+      await this.#tick(transfer).catch(() => undefined);
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  /**
+   * Add what the stream received to the run's counters and note its progress; false when the
+   * run is no longer the job's current one or its command is no longer open.
+   */
+  async #tick(transfer: Transfer, proof?: string): Promise<boolean> {
+    const { grant } = transfer;
+    const nowMs = Date.now();
+    const bytes = transfer.pendingBytes;
+    const chunks = transfer.pendingChunks;
+    transfer.pendingBytes = 0;
+    transfer.pendingChunks = 0;
+    const elapsedMs = Math.max(1, nowMs - transfer.lastTickMs);
+    transfer.lastTickMs = nowMs;
+    transfer.rateBytesPerSec = transfer.rateBytesPerSec === 0 ? (bytes * 1000) / elapsedMs : 0.5 * transfer.rateBytesPerSec + (0.5 * bytes * 1000) / elapsedMs;
+    const totalBytes = Math.max(grant.runTotalBytes, grant.runBytesBefore + transfer.diskSizeBytes);
+    const doneBytes = grant.runBytesBefore + transfer.positionBytes;
+    const clockMs = this.#deps.clock.nowMs();
+    try {
+      return await this.#deps.database.db.transaction().execute(async (trx) => {
+        const command = await trx.selectFrom('agent_commands').select(['state']).where('id', '=', grant.commandId).executeTakeFirst();
+        const run = await trx.selectFrom('replication_job_runs').select(['proofs', 'bytes_received', 'chunks_received']).where('id', '=', grant.runId).executeTakeFirst();
+        const job = await trx.selectFrom('replication_jobs').selectAll().where('id', '=', grant.jobId).where('current_run_id', '=', grant.runId).executeTakeFirst();
+        if (command === undefined || run === undefined || job === undefined || !openStates.includes(command.state)) return false;
+        const proofs = { ...(JSON.parse(run.proofs ?? '{}') as Record<string, string>), ...(proof === undefined ? {} : { [grant.diskIndex]: proof }) };
+        await trx
+          .updateTable('replication_job_runs')
+          .set({
+            bytes_total: totalBytes,
+            bytes_done: doneBytes,
+            bytes_received: Number(run.bytes_received) + bytes,
+            chunks_received: Number(run.chunks_received) + chunks,
+            rate_bytes_per_sec: Math.round(transfer.rateBytesPerSec),
+            progress_at: clockMs,
+            proofs: JSON.stringify(proofs),
+          })
+          .where('id', '=', grant.runId)
+          .execute();
+        const progress = Math.min(99, totalBytes === 0 ? 0 : Math.floor((doneBytes * 10000) / totalBytes) / 100);
+        const state = jobState(job);
+        if (state === 'Running/Preparing') await transition(trx, job, 'syncStarted', clockMs, { progress });
+        else if (state === 'Running/Syncing') await trx.updateTable('replication_jobs').set({ progress, updated_at: clockMs }).where('id', '=', job.id).where('state', '=', 'Running/Syncing').execute();
+        await trx.updateTable('source_servers').set({ last_seen_at: clockMs }).where('id', '=', grant.sourceId).execute();
+        return true;
+      });
+    } catch (err) {
+      // Not counted this time: keep the bytes for the next tick.
+      transfer.pendingBytes += bytes;
+      transfer.pendingChunks += chunks;
+      throw err;
+    }
+  }
+}
