@@ -1,6 +1,7 @@
 /**
  * A server killed (SIGKILL) in the middle of an event's migration: on restart the event's move
- * resumes (or rolls back) and the event ends accordingly, with every disk byte-for-byte intact.
+ * resumes (or rolls back) and the event ends accordingly, with every disk byte-for-byte intact and
+ * the instance's capacity counted once.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { type FerryWithKey, ferryCli, startFerryWithKey } from './support/api.ts
 import { dialects } from './support/dialects.ts';
 import { cliEnv, credsOf, ensClient, sha256File, showInstance, waitForEvent } from './support/ens.ts';
 import { type FerryServer, startFerry } from './support/ferry-process.ts';
+import { assertCapacityCountedOnce, openServerDatabase } from './support/moves.ts';
 import { freshPostgresDatabase } from './support/postgres.ts';
 
 const fleetYaml = `
@@ -90,6 +92,12 @@ for (const dialect of dialects) {
       const afterHashes = Object.fromEntries(await Promise.all(view.disks.map(async (d) => [d.id, await sha256File(d.path)] as const)));
       assert.deepEqual(afterHashes, before);
       assert.deepEqual(partialCopies(ferry.data, 'host-b'), [], 'no unfinished copy is left behind');
+      const database = await openServerDatabase(ferry);
+      try {
+        await assertCapacityCountedOnce(database);
+      } finally {
+        await database.close();
+      }
     });
   });
 }

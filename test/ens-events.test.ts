@@ -15,6 +15,7 @@ import type { HostStateOutcome } from '../src/migration/events-host-state.ts';
 import { type CreatedKey, type FerryWithKey, type PopClient, ferryCli, startFerryWithKey } from './support/api.ts';
 import { dialects } from './support/dialects.ts';
 import { cliEnv, credsOf, ensClient, expectEnsError, sha256File, showInstance, waitForEvent } from './support/ens.ts';
+import { assertCapacityCountedOnce, eventually, openServerDatabase } from './support/moves.ts';
 import { freshPostgresDatabase } from './support/postgres.ts';
 
 const host = (id: string) => `          - { id: ${id}, vcpus: 16, memoryGiB: 64, numaNodes: 2 }`;
@@ -418,6 +419,46 @@ for (const dialect of dialects) {
       const done = await waitForEvent(ferry, eventId, ['Executed', 'Failed']);
       assert.deepEqual([done.status, done.executedBy], ['Executed', 'owner']);
       assert.deepEqual(await diskHashes(ferry, 'i-batch'), before);
+    });
+
+    it('after all these moves each host counts the capacity of exactly the instances on it, and no claim is left held', async () => {
+      const database = await openServerDatabase(ferry);
+      try {
+        const open = () => database.db.selectFrom('instance_moves').select('id').where('state', 'in', ['queued', 'running']).executeTakeFirst();
+        await eventually(async () => ((await open()) === undefined ? true : undefined), 'every move to end');
+        await assertCapacityCountedOnce(database);
+      } finally {
+        await database.close();
+      }
+    });
+  });
+
+  describe(`ENS flow control [${dialect}]`, () => {
+    let ferry: FerryWithKey;
+
+    before(async () => {
+      const db = dialect === 'postgres' ? await freshPostgresDatabase() : undefined;
+      ferry = await startFerryWithKey({ ...(db === undefined ? {} : { db }), env: { FERRY_RATE_API_RPS: '1', FERRY_RATE_API_BURST: '2' } });
+    });
+    after(async () => {
+      await ferry.close();
+    });
+
+    it('calls to one action beyond its rate are refused with Throttling.Api and HTTP 400; another action still answers', async () => {
+      const ens = ensClient(ferry);
+      const outcomes: string[] = [];
+      for (let i = 0; i < 6; i += 1) {
+        try {
+          await describeEvents(ens, { EventTypes: [migrateType] });
+          outcomes.push('ok');
+        } catch (err) {
+          const e = err as { code?: string; entry?: { response?: { statusCode?: number } } };
+          outcomes.push(`${e.code ?? ''} ${e.entry?.response?.statusCode ?? 0}`);
+        }
+      }
+      assert.deepEqual(outcomes.slice(0, 2), ['ok', 'ok'], 'the burst is served');
+      assert.ok(outcomes.slice(2).includes('Throttling.Api 400'), outcomes.join(', '));
+      await expectEnsError(ens, 'EventMigrateInstance', { EventId: 'e-00000000000000000000000000000000', ResourceId: 'i-none', OpsType: 'immediate' }, 'InvalidParameter.EventId');
     });
   });
 }
