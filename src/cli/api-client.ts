@@ -37,8 +37,8 @@ function popDate(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** Call the native API with an ACS3-HMAC-SHA256 signature; returns the parsed JSON answer. */
-export async function callApi<T>(creds: ApiCredentials, method: string, path: string, body?: unknown, query: ParamMap = {}): Promise<T> {
+/** Send a native API request signed with ACS3-HMAC-SHA256; the answer as fetch gives it. */
+export async function signedFetch(creds: ApiCredentials, method: string, path: string, body?: unknown, query: ParamMap = {}): Promise<Response> {
   const url = new URL(`${creds.endpoint}${path}`);
   for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
   const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body), 'utf8');
@@ -53,17 +53,35 @@ export async function callApi<T>(creds: ApiCredentials, method: string, path: st
   const canonical = v3CanonicalRequest({ method, path: url.pathname, query, headers }, signedHeaders, headers['x-acs-content-sha256'] ?? '');
   const signature = v3Signature(v3StringToSign(canonical), creds.accessKeySecret);
   headers['authorization'] = `${acs3Algorithm} Credential=${creds.accessKeyId},SignedHeaders=${signedHeaders.join(';')},Signature=${signature}`;
-  const response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body: payload }) });
-  const text = await response.text();
-  let parsed: unknown;
+  return fetch(url, { method, headers, ...(body === undefined ? {} : { body: payload }) });
+}
+
+/** The ApiError of a failed answer whose body is `text`. */
+function answerError(response: Response, text: string): ApiError {
+  let error: { code?: string; message?: string; requestId?: string } = {};
   try {
-    parsed = text === '' ? undefined : JSON.parse(text);
+    error = (JSON.parse(text) ?? {}) as typeof error;
+  } catch {
+    // not JSON: the status line says enough
+  }
+  return new ApiError(response.status, error.code ?? 'InternalError', error.message ?? response.statusText, error.requestId ?? '');
+}
+
+/** A signed GET whose answer is bytes (manifests, image data); refusals become ApiError. */
+export async function callApiBytes(creds: ApiCredentials, path: string): Promise<Response> {
+  const response = await signedFetch(creds, 'GET', path);
+  if (!response.ok) throw answerError(response, await response.text());
+  return response;
+}
+
+/** Call the native API with an ACS3-HMAC-SHA256 signature; returns the parsed JSON answer. */
+export async function callApi<T>(creds: ApiCredentials, method: string, path: string, body?: unknown, query: ParamMap = {}): Promise<T> {
+  const response = await signedFetch(creds, method, path, body, query);
+  const text = await response.text();
+  if (!response.ok) throw answerError(response, text);
+  try {
+    return (text === '' ? undefined : JSON.parse(text)) as T;
   } catch {
     throw new ApiError(response.status, 'InvalidResponse', `the server answered non-JSON: ${text.slice(0, 200)}`, '');
   }
-  if (!response.ok) {
-    const error = (parsed ?? {}) as { code?: string; message?: string; requestId?: string };
-    throw new ApiError(response.status, error.code ?? 'InternalError', error.message ?? response.statusText, error.requestId ?? '');
-  }
-  return parsed as T;
 }

@@ -4,6 +4,7 @@ import { ApiError } from './api-client.ts';
 import { registerEventCommands } from './event-commands.ts';
 import { registerAgentCommand } from './agent-command.ts';
 import { registerFleetCommands } from './fleet-commands.ts';
+import { registerReplicationCommands } from './replication-commands.ts';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -38,6 +39,7 @@ program
 registerFleetCommands(program);
 registerAgentCommand(program);
 registerEventCommands(program);
+registerReplicationCommands(program);
 
 const admin = program.command('admin').description('administer accounts and access keys (talks to the database directly)');
 

@@ -18,7 +18,7 @@ export interface TransferProgress {
   /** Seconds left at the current rate; null while nothing is known. */
   readonly etaSeconds: number | null;
   /** Whole-image proof per disk index, once that disk's transfer finished. */
-  readonly proofs: Readonly<Record<string, string>>;
+  readonly proofs: Record<string, string>;
 }
 
 function transferOf(run: ReplicationJobRunTable): TransferProgress {
@@ -54,7 +54,7 @@ export interface ReplicationProgress {
   readonly imageId: string;
   readonly errorCode: string;
   /** The job's runs, oldest first. */
-  readonly runs: readonly TransferProgress[];
+  readonly runs: TransferProgress[];
 }
 
 /** A replication job of the caller's account with the transfer of each run (`ferry jobs watch`). */
