@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { type TestContext, it } from 'node:test';
 import { systemClock } from '../core/clock.ts';
 import { JobStore } from '../engine/job-store.ts';
-import { Worker } from '../engine/worker.ts';
+import { type JobHandler, Worker } from '../engine/worker.ts';
 import { type FleetSpec, SimComputeDriver, applyFleet, contentDigest, createSimFaults, showInstance } from '../fleet/index.ts';
 import type { Database } from '../store/database.ts';
 import { forEachDialect, tempDir } from '../../test/support/dialects.ts';
@@ -69,13 +69,16 @@ const fleet: FleetSpec = {
 
 forEachDialect('instance move workflow', (dialect) => {
   /** A fleet, a worker running instance moves (stopped when the test ends) and the disks' digests. */
-  async function setup(t: TestContext): Promise<{ database: Database; driver: SimComputeDriver; ctx: ServiceContext; worker: Worker; digests: Map<string, string> }> {
+  async function setup(
+    t: TestContext,
+    wrap: (handler: JobHandler) => JobHandler = (handler) => handler,
+  ): Promise<{ database: Database; driver: SimComputeDriver; ctx: ServiceContext; worker: Worker; digests: Map<string, string> }> {
     const dataDir = tempDir('ferry-move-');
     const database = await dialect.open();
     const driver = new SimComputeDriver({ dataDir, faults: createSimFaults(), checkpointEveryChunks: 1, chunkBytes: mib });
     await applyFleet(database, driver, fleet);
     const jobs = new JobStore(database, systemClock);
-    const worker = new Worker(jobs, new Map([[instanceMoveJobKind, instanceMoveHandler({ database, clock: systemClock, driver })]]), {
+    const worker = new Worker(jobs, new Map([[instanceMoveJobKind, wrap(instanceMoveHandler({ database, clock: systemClock, driver }))]]), {
       leaseMs: 2000,
       pollMs: 20,
       backoff: { baseMs: 20, maxMs: 100, jitter: 0 },
@@ -169,6 +172,35 @@ forEachDialect('instance move workflow', (dialect) => {
     for (const disk of shown.disks) {
       assert.equal(await contentDigest(disk.path), digests.get(disk.id));
       assert.equal(existsSync(driver.diskPath('h2', disk.id)), false);
+    }
+    await assertCapacityCountedOnce(database);
+  });
+
+  it('a worker dying right after the switch-over: the retry starts the instance on the target, deletes the sources, counts capacity once', async (t) => {
+    let crashed = false;
+    // Fault injection: the first attempt dies as soon as the transaction that switches the instance over commits.
+    const crashAfterSwitch = (handler: JobHandler): JobHandler => (ctx) =>
+      handler({
+        ...ctx,
+        fenced: async (work, finish) => {
+          const out = await ctx.fenced(work, finish);
+          if (!crashed && finish !== undefined && 'checkpoint' in finish && (finish.checkpoint as { copiedBytes?: number }).copiedBytes !== undefined) {
+            crashed = true;
+            throw new Error('worker died after the switch-over');
+          }
+          return out;
+        },
+      });
+    const { database, driver, ctx, digests } = await setup(t, crashAfterSwitch);
+    const done = await finished(ctx, (await startInstanceMove(ctx, { instanceId: 'i-run', origin: 'test', targetZoneId: 'z2' })).moveId);
+    assert.equal(crashed, true);
+    assert.equal(done.state, 'succeeded', done.errorMessage ?? '');
+    assert.equal(done.outcome?.rolledBack, false);
+    const shown = await showInstance(database, 'i-run');
+    assert.deepEqual([shown.hostId, shown.status], ['h2', 'Running']);
+    for (const disk of shown.disks) {
+      assert.equal(await contentDigest(disk.path), digests.get(disk.id));
+      assert.equal(existsSync(driver.diskPath('h1', disk.id)), false, `the source of ${disk.id} is deleted`);
     }
     await assertCapacityCountedOnce(database);
   });
