@@ -8,7 +8,7 @@ export * from './compute-driver.ts';
 export { type FleetIssue, type FleetSpec, FleetSpecSchema, FleetValidationError, parseFleetYaml, planFleet } from './fleet-spec.ts';
 export { type HostState, hostStates } from './host-states.ts';
 export { type InstanceEvent, type InstanceStatus, instanceEvents, instanceMachine, instanceStatuses } from './instance-states.ts';
-export { transitionInstance } from './instance-transition.ts';
+export { transitionInstance, transitionInstanceThrough } from './instance-transition.ts';
 export { type CommittedClaim, type PlacementClaim } from './placement/claims.ts';
 export { type DryRunResult, type Rejection } from './placement/dry-run.ts';
 export { type FilterName, filterNames } from './placement/filters.ts';

@@ -1,5 +1,6 @@
+import { sql } from 'kysely';
 import type { Db } from '../store/database.ts';
-import { type InstanceEvent, instanceMachine } from './instance-states.ts';
+import { type InstanceEvent, type InstanceStatus, instanceMachine, instanceStatuses } from './instance-states.ts';
 
 /**
  * Apply an instance event as one guarded UPDATE (status in the event's source states), in `db`
@@ -13,6 +14,28 @@ export async function transitionInstance(db: Db, instanceId: string, event: Inst
     .set({ status: to, updated_at: nowMs })
     .where('id', '=', instanceId)
     .where('status', 'in', instanceMachine.sourcesOf(event))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/**
+ * Apply `events` in order as one guarded UPDATE: from each status, every event that applies there
+ * moves the instance on and one that does not is passed over (Stopping or Stopped, then `stopped`
+ * and `migrate`: Migrating). Returns false, changing nothing, when none applies.
+ */
+export async function transitionInstanceThrough(db: Db, instanceId: string, events: readonly InstanceEvent[], nowMs: number): Promise<boolean> {
+  const ends: Array<[InstanceStatus, InstanceStatus]> = [];
+  for (const from of instanceStatuses) {
+    let at: InstanceStatus = from;
+    for (const event of events) at = instanceMachine.next(at, event) ?? at;
+    if (at !== from) ends.push([from, at]);
+  }
+  if (ends.length === 0) return false;
+  const result = await db
+    .updateTable('instances')
+    .set({ status: sql<string>`case ${sql.join(ends.map(([from, to]) => sql`when status = ${from} then ${to}`), sql` `)} end`, updated_at: nowMs })
+    .where('id', '=', instanceId)
+    .where('status', 'in', ends.map(([from]) => from))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }

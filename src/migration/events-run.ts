@@ -94,11 +94,19 @@ class EventRun {
   }
 
   async run(): Promise<unknown> {
-    const row = await this.#load();
+    // The event with its instance's host now (null: the instance is gone), in one read.
+    const loaded = await this.#deps.database.db
+      .selectFrom('ens_events as e')
+      .leftJoin('instances as i', 'i.id', 'e.instance_id')
+      .selectAll('e')
+      .select('i.host_id as instance_host_id')
+      .where('e.id', '=', this.#payload.eventId)
+      .executeTakeFirst();
     // A job the event no longer names was replaced by an answer (or the event ended): nothing to do.
-    if (row === undefined || row.job_id !== this.#ctx.job.id) return { skipped: 'stale' };
+    if (loaded === undefined || loaded.job_id !== this.#ctx.job.id) return { skipped: 'stale' };
+    const { instance_host_id: instanceHostId, ...row } = loaded;
     try {
-      return await this.#step(row);
+      return await this.#step(row, instanceHostId);
     } catch (err) {
       if (isStopRequest(err, this.#ctx.signal)) throw err;
       const retryable = !(err instanceof PermanentJobError) && !(isAppError(err) && err.httpStatus < 500);
@@ -123,13 +131,12 @@ class EventRun {
     return { transition: bySystem ? 'expire' : 'execute', change: { executed_by: bySystem ? 'system' : 'owner', data_policy: dataPolicy } };
   }
 
-  async #step(row: EnsEventTable): Promise<unknown> {
+  async #step(row: EnsEventTable, instanceHostId: string | null): Promise<unknown> {
     const status = row.status as EventStatus;
     if (!openEventStatuses.includes(status) || row.move_id !== null) return { skipped: status };
     const action = eventTypeInfo[row.event_type as keyof typeof eventTypeInfo]?.action;
-    const instance = await this.#deps.database.db.selectFrom('instances').select('host_id').where('id', '=', row.instance_id).executeTakeFirst();
-    if (instance === undefined || instance.host_id !== row.host_id) {
-      const where = instance === undefined ? 'no longer exists' : `is on host ${instance.host_id} now`;
+    if (instanceHostId !== row.host_id) {
+      const where = instanceHostId === null ? 'no longer exists' : `is on host ${instanceHostId} now`;
       await this.#end('avoid', { reason: `instance ${row.instance_id} ${where}` }, null);
       return { avoided: true };
     }

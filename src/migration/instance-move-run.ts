@@ -36,6 +36,7 @@ import {
   isComputeDriverError,
   rollbackColdMove,
   transitionInstance,
+  transitionInstanceThrough,
 } from '../fleet/index.ts';
 import type { Database } from '../store/database.ts';
 import type { InstanceMoveTable } from '../store/schema-moves.ts';
@@ -145,14 +146,22 @@ class MoveRun {
   }
 
   async run(): Promise<MoveOutcome> {
-    const row = await this.#deps.database.db.selectFrom('instance_moves').selectAll().where('id', '=', this.#moveId).executeTakeFirst();
-    if (row === undefined) throw new PermanentJobError(`instance move ${this.#moveId} does not exist`);
+    const loaded = await this.#deps.database.db
+      .selectFrom('instance_moves as m')
+      .leftJoin('instances as i', 'i.id', 'm.instance_id')
+      .selectAll('m')
+      .select('i.status as instance_status')
+      .where('m.id', '=', this.#moveId)
+      .executeTakeFirst();
+    if (loaded === undefined) throw new PermanentJobError(`instance move ${this.#moveId} does not exist`);
+    const { instance_status: instanceStatusNow, ...row } = loaded;
     const view = toMoveView(row);
     if (view.state === 'succeeded' && view.outcome !== null) return view.outcome;
     if (view.state === 'failed') throw new PermanentJobError(view.errorMessage ?? `instance move ${this.#moveId} failed`);
     this.#row = row;
     this.#plan = view.plan;
     this.#wasRunning = view.wasRunning;
+    this.#status = instanceStatusNow === null ? undefined : (instanceStatusNow as InstanceStatus);
     if (this.#payload.rollbackOf !== undefined) return this.#rollBackStalled(this.#payload.rollbackOf);
     try {
       return await this.#move();
@@ -227,7 +236,7 @@ class MoveRun {
 
   /** Whether the instance ran when the move began; a move takes a Running or Stopped instance only. */
   async #startable(): Promise<boolean> {
-    const status = await instanceStatus(this.#deps.database.db, this.#plan.instanceId);
+    const status = this.#status ?? (await instanceStatus(this.#deps.database.db, this.#plan.instanceId));
     if (status !== 'Running' && status !== 'Stopped') {
       throw new AppError('InstanceStatusInvalid', { instanceId: this.#plan.instanceId, status, action: 'a move', allowed: 'Running or Stopped' });
     }
@@ -278,8 +287,7 @@ class MoveRun {
     }
     const now = clock.nowMs();
     await this.#ctx.fenced(async (trx) => {
-      await transitionInstance(trx, instanceId, 'stopped', now);
-      if (!(await transitionInstance(trx, instanceId, 'migrate', now)) && (await instanceStatus(trx, instanceId)) !== 'Migrating') {
+      if (!(await transitionInstanceThrough(trx, instanceId, ['stopped', 'migrate'], now)) && (await instanceStatus(trx, instanceId)) !== 'Migrating') {
         throw new AppError('Conflict', { reason: `Instance ${instanceId} changed status while it was stopped for a move; the move is rolled back, start it again.` });
       }
       await this.#update(trx, { phase: 'copying' });
