@@ -1,8 +1,10 @@
+import { join } from 'node:path';
 import type { ReplicateCommand } from '../core/agent-protocol.ts';
 import { sleep } from '../core/clock.ts';
 import { errorCatalogue } from '../core/errors.ts';
 import { sourceSizeBytes } from '../dataplane/block-reader.ts';
 import { isDataPlaneError } from '../dataplane/dataplane-error.ts';
+import { DigestCache, digestCacheName } from '../dataplane/digest-cache.ts';
 import { bucketForMbps, type TokenBucket } from '../dataplane/rate-limit.ts';
 import { Sender, type SendStats } from '../dataplane/sender.ts';
 import type { AgentSession } from './agent-link.ts';
@@ -23,6 +25,8 @@ export interface DiskSendArgs {
   /** Wait before a new stream after a broken one, in ms. */
   readonly retryMs: number;
   readonly log: (message: string) => void;
+  /** The disk's digests from its last run (kept in the agent's state dir), saved again after this one. */
+  readonly digests?: DigestCache | undefined;
 }
 
 /** A disk sent: its size and whole-image proof (equal on both sides), or `cancelled` when the run ended. */
@@ -36,18 +40,29 @@ export type DiskSent = { readonly sizeBytes: number; readonly sha256: string; re
  */
 export async function sendDisk(args: DiskSendArgs): Promise<DiskSent> {
   const { command, diskIndex, session, signal } = args;
-  const sender = new Sender({ sourcePath: args.path, chunkSizeBytes: command.chunkSizeBytes, windowChunks, compressLevel: command.compressLevel, bucket: args.bucket });
+  const digests = args.digests;
+  const sender = new Sender({
+    sourcePath: args.path,
+    chunkSizeBytes: command.chunkSizeBytes,
+    windowChunks,
+    compressLevel: command.compressLevel,
+    bucket: args.bucket,
+    digestOf: digests === undefined ? undefined : (index, data) => digests.digestOf(index, data),
+  });
   for (;;) {
     try {
       const link = await session.openStream(command.commandId, { diskIndex, runTotalBytes: args.runTotalBytes, runBytesBefore: args.runBytesBefore }, signal);
       const stats = await sender.run(link, signal);
+      await digests?.save();
       return { sizeBytes: stats.diskSizeBytes, sha256: stats.proof, stats };
     } catch (err) {
       if (signal.aborted) throw err;
       if (isDataPlaneError(err, 'Cancelled')) return 'cancelled';
       if (isDataPlaneError(err) && !err.retryable) throw err;
-      // The server may have ended the run meanwhile (its ticket call then fails): ask before trying again.
-      if ((await session.progress(command.commandId, { percent: 0 })).cancelled) return 'cancelled';
+      // The server may have ended the run meanwhile (its ticket call then fails): ask before trying
+      // again; a server that cannot answer (restarting) is asked again on the next turn.
+      const answer = await session.progress(command.commandId, { percent: 0 }).catch(() => undefined);
+      if (answer?.cancelled === true) return 'cancelled';
       args.log(`disk ${diskIndex}: stream broke (${err instanceof Error ? err.message : String(err)}); resuming`);
       await sleep(args.retryMs, signal);
     }
@@ -72,7 +87,7 @@ export async function runReplicateCommand(
   diskPaths: readonly string[],
   session: AgentSession,
   signal: AbortSignal,
-  options: { readonly retryMs?: number; readonly log?: (message: string) => void } = {},
+  options: { readonly retryMs?: number; readonly log?: (message: string) => void; readonly stateDir?: string } = {},
 ): Promise<'done' | 'failed' | 'cancelled'> {
   if ((await session.progress(command.commandId, { percent: 0 })).cancelled) return 'cancelled';
   const disks: { index: number; sizeBytes: number; sha256: string }[] = [];
@@ -82,10 +97,12 @@ export async function runReplicateCommand(
     const bucket = bucketForMbps(command.bandwidthLimitMbps);
     let runBytesBefore = 0;
     for (const [i, disk] of command.disks.entries()) {
+      const path = diskPath(diskPaths, disk.index);
+      const digests = options.stateDir === undefined ? undefined : await DigestCache.load(join(options.stateDir, digestCacheName(path)), sizes[i] ?? 0, command.chunkSizeBytes);
       const sent = await sendDisk({
         command,
         diskIndex: disk.index,
-        path: diskPath(diskPaths, disk.index),
+        path,
         session,
         bucket,
         signal,
@@ -93,10 +110,13 @@ export async function runReplicateCommand(
         runBytesBefore,
         retryMs: options.retryMs ?? 1000,
         log: options.log ?? (() => undefined),
+        digests,
       });
       if (sent === 'cancelled') return 'cancelled';
       const { stats } = sent;
-      options.log?.(`disk ${disk.index}: ${stats.dataChunksSent} data and ${stats.zeroChunksSent} zero chunks sent, ${stats.chunksUnchanged} unchanged, ${stats.wireBytesSent} bytes on the wire`);
+      options.log?.(
+        `disk ${disk.index}: ${stats.dataChunksSent} data and ${stats.zeroChunksSent} zero chunks sent, ${stats.chunksUnchanged} unchanged, ${stats.wireBytesSent} bytes on the wire; ${digests?.hits ?? 0} digests remembered`,
+      );
       disks.push({ index: disk.index, sizeBytes: sent.sizeBytes, sha256: sent.sha256 });
       runBytesBefore += sizes[i] ?? 0;
     }

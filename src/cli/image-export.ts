@@ -6,14 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { AppError } from '../core/errors.ts';
 import { Manifest, proofOf } from '../dataplane/manifest.ts';
 import { checkQcow2, compareImages, convertRawToQcow2 } from '../dataplane/qcow2.ts';
 import { RawImageWriter } from '../dataplane/raw-image-writer.ts';
 import type { ImageInfo } from '../migration/image-export.ts';
-import { type ApiCredentials, callApi, callApiBytes } from './api-client.ts';
+import { type ApiCredentials, callApi, callApiBytes, signedGetStream } from './api-client.ts';
 
 export type ExportFormat = 'raw' | 'qcow2';
 
@@ -69,9 +68,7 @@ export async function exportImage(creds: ApiCredentials, imageId: string, option
   const rawPath = options.format === 'raw' ? `${options.out}.part` : `${options.out}.raw.part`;
   const checks = ['chunk sha256'];
   try {
-    const response = await callApiBytes(creds, `${diskPath}/data`);
-    if (response.body === null) throw fail('the server sent no data');
-    const reader = new ExactReader(Readable.fromWeb(response.body as WebReadableStream<Uint8Array>));
+    const reader = new ExactReader(await signedGetStream(creds, `${diskPath}/data`));
     const image = await RawImageWriter.open(rawPath, manifest.diskSizeBytes, { fresh: true });
     let dataChunks = 0;
     try {

@@ -17,14 +17,14 @@ function formatMiB(bytes: number): string {
   return (bytes / mib).toFixed(bytes < 10 * mib ? 1 : 0);
 }
 
-/** A job is done watching once no run is under way: states outside Running/*. */
+/** A job is done watching once no run is under way or about to start: states other than Ready and Running/*. */
 function settled(progress: ReplicationProgress): boolean {
-  return !progress.state.startsWith('Running');
+  return progress.state !== 'Ready' && !progress.state.startsWith('Running');
 }
 
 /**
  * `ferry jobs watch JOB_ID`: a progress bar of the job's current run (bytes done of total, rate,
- * ETA) until the job leaves Running; exit status 0 when it ends Finished or Waiting, else 1.
+ * ETA) until the job leaves Ready and Running; exit status 0 when it ends Finished or Waiting, else 1.
  */
 async function watchJob(jobId: string, opts: { intervalMs: number; json: boolean }): Promise<void> {
   const creds = credentialsFromEnv();

@@ -63,6 +63,11 @@ export interface ReceiverOptions {
   readonly verifyChunks?: boolean;
   /** Chunk writes in flight at once; default 4. */
   readonly writesInFlight?: number;
+  /**
+   * Called once the proofs matched, before DONE is sent: whatever the caller records here (the
+   * proof, final counters) is in place before the sender learns that the transfer finished.
+   */
+  readonly onProof?: (proof: string, manifest: Manifest) => Promise<void> | void;
 }
 
 export interface ReceiveStats {
@@ -315,6 +320,7 @@ export class Receiver {
       if (proof !== senderProof) {
         throw new DataPlaneError('ProofMismatch', `The image's proof ${proof} differs from the source's ${senderProof}; run a full transfer.`);
       }
+      await options.onProof?.(proof, state);
       await writer.write('done', encodeProof(proof));
       await writer.end();
       return { proof, diskSizeBytes: offer.diskSizeBytes, chunkCount: state.chunkCount, dataChunksWritten, zeroChunksWritten, payloadBytesReceived, manifest: state };

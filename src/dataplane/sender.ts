@@ -45,6 +45,8 @@ export interface SenderOptions {
   readonly compressLevel?: number;
   /** SMC bandwidth_limit as a bucket (see `bucketForMbps`); none means unlimited. */
   readonly bucket?: TokenBucket | undefined;
+  /** SHA-256 of a data chunk; default: computed. An agent passes its DigestCache's, which skips unchanged chunks. */
+  readonly digestOf?: ((index: number, data: Buffer) => Buffer) | undefined;
 }
 
 export interface SendStats {
@@ -76,6 +78,7 @@ export class Sender {
   readonly #windowChunks: number;
   readonly #compressLevel: number;
   readonly #bucket: TokenBucket | undefined;
+  readonly #digestOf: (index: number, data: Buffer) => Buffer;
   #local: Manifest | undefined;
 
   constructor(options: SenderOptions) {
@@ -84,6 +87,7 @@ export class Sender {
     this.#windowChunks = options.windowChunks ?? 16;
     this.#compressLevel = options.compressLevel ?? 0;
     this.#bucket = options.bucket;
+    this.#digestOf = options.digestOf ?? ((_index, data) => chunkDigest(data));
     codecForLevel(this.#compressLevel);
     if (!Number.isInteger(this.#windowChunks) || this.#windowChunks < 1) throw new RangeError(`windowChunks must be a positive integer, got ${this.#windowChunks}`);
   }
@@ -218,7 +222,7 @@ export class Sender {
     const ahead: Promise<Outgoing>[] = [];
     const depth = level === 0 ? 1 : 2;
     for await (const { index, data } of blocks) {
-      const digest = data === null ? null : chunkDigest(data);
+      const digest = data === null ? null : this.#digestOf(index, data);
       local.set(index, digest);
       if (remote.holds(index, digest)) {
         if (data !== null) pool.give(data);

@@ -63,6 +63,8 @@ interface Transfer {
   pendingChunks: number;
   lastTickMs: number;
   rateBytesPerSec: number;
+  /** Server clock when this stream began. */
+  readonly startedAtMs: number;
 }
 
 export class DiskStreams {
@@ -128,6 +130,7 @@ export class DiskStreams {
       pendingChunks: 0,
       lastTickMs: Date.now(),
       rateBytesPerSec: 0,
+      startedAtMs: this.#deps.clock.nowMs(),
     };
     this.#active.set(key, transfer);
     transfer.done = this.#serve(transfer, link).finally(() => {
@@ -160,7 +163,10 @@ export class DiskStreams {
     try {
       if (!(await this.#tick(transfer))) throw new DataPlaneError('Cancelled', 'The run was stopped or has ended; the agent drops it.');
       let state: Manifest | undefined = await images.loadCheckpoint(grant.runId, grant.diskIndex);
-      if (state === undefined && grant.baseImageId !== '') state = await images.stageFromImage(grant.runId, grant.diskIndex, grant.baseImageId);
+      // An incremental run starts from the job's last image: the copy prepared when that run ended, else a copy made now.
+      if (state === undefined && grant.baseImageId !== '') {
+        state = (await images.takeBase(grant.jobId, grant.baseImageId, grant.runId, grant.diskIndex)) ?? (await images.stageFromImage(grant.runId, grant.diskIndex, grant.baseImageId));
+      }
       const imagePath = images.stagedPath(grant.runId, grant.diskIndex);
       await mkdir(dirname(imagePath), { recursive: true });
       const receiver = new Receiver({
@@ -174,12 +180,15 @@ export class DiskStreams {
           transfer.positionBytes = Math.max(transfer.positionBytes, Math.min(manifest.diskSizeBytes, (last + 1) * manifest.chunkSizeBytes));
           transfer.pendingChunks += confirmed.length;
         },
+        // Recorded before the agent hears DONE: its result may start the image's finalisation at once.
+        onProof: async (proof, manifest) => {
+          transfer.diskSizeBytes = manifest.diskSizeBytes;
+          transfer.positionBytes = manifest.diskSizeBytes;
+          await images.saveProof(grant.runId, grant.diskIndex, proof);
+          if (!(await this.#tick(transfer, proof))) throw new DataPlaneError('Cancelled', 'The run was stopped or has ended; the agent drops it.');
+        },
       });
       const stats = await receiver.run(link, transfer.stop.signal);
-      transfer.diskSizeBytes = stats.diskSizeBytes;
-      transfer.positionBytes = stats.diskSizeBytes;
-      await images.saveProof(grant.runId, grant.diskIndex, stats.proof);
-      await this.#tick(transfer, stats.proof);
       this.#deps.log?.(`run ${grant.runId} disk ${grant.diskIndex}: ${stats.dataChunksWritten} data and ${stats.zeroChunksWritten} zero chunks written, proof ${stats.proof}`);
     } catch (err) {
       link.destroy();
@@ -211,7 +220,7 @@ export class DiskStreams {
     try {
       return await this.#deps.database.db.transaction().execute(async (trx) => {
         const command = await trx.selectFrom('agent_commands').select(['state']).where('id', '=', grant.commandId).executeTakeFirst();
-        const run = await trx.selectFrom('replication_job_runs').select(['proofs', 'bytes_received', 'chunks_received']).where('id', '=', grant.runId).executeTakeFirst();
+        const run = await trx.selectFrom('replication_job_runs').select(['proofs', 'bytes_received', 'chunks_received', 'transfer_started_at']).where('id', '=', grant.runId).executeTakeFirst();
         const job = await trx.selectFrom('replication_jobs').selectAll().where('id', '=', grant.jobId).where('current_run_id', '=', grant.runId).executeTakeFirst();
         if (command === undefined || run === undefined || job === undefined || !openStates.includes(command.state)) return false;
         const proofs = { ...(JSON.parse(run.proofs ?? '{}') as Record<string, string>), ...(proof === undefined ? {} : { [grant.diskIndex]: proof }) };
@@ -225,6 +234,8 @@ export class DiskStreams {
             rate_bytes_per_sec: Math.round(transfer.rateBytesPerSec),
             progress_at: clockMs,
             proofs: JSON.stringify(proofs),
+            transfer_started_at: run.transfer_started_at ?? transfer.startedAtMs,
+            ...(proof === undefined ? {} : { transfer_ended_at: clockMs }),
           })
           .where('id', '=', grant.runId)
           .execute();

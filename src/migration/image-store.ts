@@ -28,6 +28,18 @@ export interface ImageStore {
    * nothing staged, when the image or its manifest is gone.
    */
   stageFromImage(runId: string, diskIndex: number, imageId: string): Promise<Manifest | undefined>;
+  /**
+   * Copy a committed image's disks (those with a manifest) aside as the base of the job's next
+   * incremental run, so that run starts at once instead of copying the image first.
+   */
+  prepareBase(jobId: string, imageId: string, diskIndexes: readonly number[]): Promise<void>;
+  /**
+   * Move the job's prepared base of `imageId` into a run's staged disk, checkpointing its manifest;
+   * undefined (nothing staged) when no base of that image is ready.
+   */
+  takeBase(jobId: string, imageId: string, runId: string, diskIndex: number): Promise<Manifest | undefined>;
+  /** Drop a job's prepared bases (the job was deleted or ended). */
+  discardBase(jobId: string): Promise<void>;
   /** The manifest of a committed image's disk, when it has one. */
   imageManifest(imageId: string, diskIndex: number): Promise<Manifest | undefined>;
   /**
@@ -78,6 +90,38 @@ export function fileImageStore(dataDir: string): ImageStore {
   const imagePath = (imageId: string, diskIndex: number): string => join(root, diskIndex === 0 ? `${imageId}.raw` : `${imageId}.data${diskIndex}.raw`);
   const imageManifestPath = (imageId: string, diskIndex: number): string => imagePath(imageId, diskIndex).replace(/\.raw$/, '.manifest');
 
+  const baseDir = (jobId: string): string => join(root, '.base', jobId);
+  const basePath = (jobId: string, diskIndex: number): string => join(baseDir(jobId), `disk${diskIndex}.raw`);
+  // Written last, naming the image the copy holds: a base without it is incomplete.
+  const baseManifestPath = (jobId: string, imageId: string, diskIndex: number): string => join(baseDir(jobId), `disk${diskIndex}.${imageId}.manifest`);
+
+  /** Copy the data chunks of `manifest` from the image file `from` into a fresh sparse file `to`, fsynced. */
+  async function copyDataChunks(from: string, to: string, manifest: Manifest): Promise<boolean> {
+    const source = await open(from, 'r').catch(() => undefined);
+    if (source === undefined) return false;
+    try {
+      const target = await RawImageWriter.open(to, manifest.diskSizeBytes, { fresh: true });
+      try {
+        const buffer = Buffer.allocUnsafe(Math.min(copyPieceBytes, manifest.chunkSizeBytes));
+        for (let index = 0; index < manifest.chunkCount; index++) {
+          if (manifest.kindAt(index) !== 'data') continue;
+          const start = index * manifest.chunkSizeBytes;
+          const end = start + manifest.lengthOf(index);
+          for (let at = start; at < end; at += buffer.length) {
+            const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.length, end - at), at);
+            await target.writeSparse(at, buffer.subarray(0, bytesRead));
+          }
+        }
+        await target.sync();
+      } finally {
+        await target.close();
+      }
+    } finally {
+      await source.close();
+    }
+    return true;
+  }
+
   async function openStaged(runId: string, diskIndex: number) {
     await mkdir(stagingDir(runId), { recursive: true });
     return open(stagedPath(runId, diskIndex), constants.O_RDWR | constants.O_CREAT, 0o600);
@@ -107,31 +151,33 @@ export function fileImageStore(dataDir: string): ImageStore {
     async stageFromImage(runId, diskIndex, imageId) {
       const manifest = await readManifest(imageManifestPath(imageId, diskIndex));
       if (manifest === undefined) return undefined;
-      const source = await open(imagePath(imageId, diskIndex), 'r').catch(() => undefined);
-      if (source === undefined) return undefined;
-      try {
-        await mkdir(stagingDir(runId), { recursive: true });
-        const target = await RawImageWriter.open(stagedPath(runId, diskIndex), manifest.diskSizeBytes, { fresh: true });
-        try {
-          const buffer = Buffer.allocUnsafe(Math.min(copyPieceBytes, manifest.chunkSizeBytes));
-          for (let index = 0; index < manifest.chunkCount; index++) {
-            if (manifest.kindAt(index) !== 'data') continue;
-            const start = index * manifest.chunkSizeBytes;
-            const end = start + manifest.lengthOf(index);
-            for (let at = start; at < end; at += buffer.length) {
-              const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.length, end - at), at);
-              await target.writeSparse(at, buffer.subarray(0, bytesRead));
-            }
-          }
-          await target.sync();
-        } finally {
-          await target.close();
-        }
-      } finally {
-        await source.close();
-      }
+      await mkdir(stagingDir(runId), { recursive: true });
+      if (!(await copyDataChunks(imagePath(imageId, diskIndex), stagedPath(runId, diskIndex), manifest))) return undefined;
       await writeDurably(checkpointPath(runId, diskIndex), manifest.encode());
       return manifest;
+    },
+    async prepareBase(jobId, imageId, diskIndexes) {
+      await rm(baseDir(jobId), { recursive: true, force: true });
+      await mkdir(baseDir(jobId), { recursive: true });
+      for (const diskIndex of diskIndexes) {
+        const manifest = await readManifest(imageManifestPath(imageId, diskIndex));
+        if (manifest === undefined) continue;
+        if (await copyDataChunks(imagePath(imageId, diskIndex), basePath(jobId, diskIndex), manifest)) await writeDurably(baseManifestPath(jobId, imageId, diskIndex), manifest.encode());
+      }
+    },
+    async takeBase(jobId, imageId, runId, diskIndex) {
+      const manifestPath = baseManifestPath(jobId, imageId, diskIndex);
+      const manifest = await readManifest(manifestPath);
+      if (manifest === undefined) return undefined;
+      await mkdir(stagingDir(runId), { recursive: true });
+      const moved = await rename(basePath(jobId, diskIndex), stagedPath(runId, diskIndex)).then(() => true, () => false);
+      if (!moved) return undefined;
+      await writeDurably(checkpointPath(runId, diskIndex), manifest.encode());
+      await rm(manifestPath, { force: true });
+      return manifest;
+    },
+    async discardBase(jobId) {
+      await rm(baseDir(jobId), { recursive: true, force: true });
     },
     async sealDisk(runId, diskIndex, sizeBytes) {
       const handle = await openStaged(runId, diskIndex);

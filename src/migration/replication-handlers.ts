@@ -143,6 +143,10 @@ function finalizeRun(deps: ReplicationHandlerDeps): JobHandler {
       }
       if (mismatched.length === 0) await deps.images.commit(runId, imageId, result.disks.map((d) => d.index));
     }
+    // A job that will run again gets its next run's base now, so that run sends changed chunks at once.
+    const job = await deps.database.db.selectFrom('replication_jobs').select(['run_once', 'cut_over']).where('id', '=', payload.jobId ?? '').executeTakeFirst();
+    const runsAgain = job !== undefined && Number(job.run_once) === 0 && Number(job.cut_over) === 0;
+    if (mismatched.length === 0 && runsAgain) await deps.images.prepareBase(payload.jobId ?? '', imageId, result.disks.map((d) => d.index));
     const sizeBytes = result.disks.reduce((sum, d) => sum + d.sizeBytes, 0);
     // Completing the engine job in the same transaction: once the image is recorded, no retry repeats it.
     const outcome = await ctx.fenced(async (trx) => {
@@ -176,6 +180,7 @@ function finalizeRun(deps: ReplicationHandlerDeps): JobHandler {
       if (mismatched.length === 0) await deps.images.remove(imageId);
     }
     for (const retiredId of outcome.retired) await deps.images.remove(retiredId);
+    if (outcome.verdict === 'finished') await deps.images.discardBase(payload.jobId ?? '');
     return outcome.verdict;
   };
 }
@@ -198,6 +203,7 @@ function deleteJob(deps: ReplicationHandlerDeps): JobHandler {
       return removeJobs(trx, [row.id]);
     });
     for (const runId of runIds) await deps.images.discard(runId);
+    await deps.images.discardBase(payloadOf(ctx).jobId ?? '');
     return { removedRuns: runIds.length };
   };
 }

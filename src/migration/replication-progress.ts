@@ -15,10 +15,14 @@ export interface TransferProgress {
   readonly bytesReceived: number;
   readonly chunksReceived: number;
   readonly rateBytesPerSec: number;
+  /** Server time (ms) of the last progress record; counters are exact as of then. */
+  readonly progressAtMs: number | null;
   /** Seconds left at the current rate; null while nothing is known. */
   readonly etaSeconds: number | null;
   /** Whole-image proof per disk index, once that disk's transfer finished. */
   readonly proofs: Record<string, string>;
+  /** From the first disk stream's start to the last disk's proof, in ms (null until it ended). */
+  readonly transferMs: number | null;
 }
 
 function transferOf(run: ReplicationJobRunTable): TransferProgress {
@@ -34,8 +38,10 @@ function transferOf(run: ReplicationJobRunTable): TransferProgress {
     bytesReceived: Number(run.bytes_received),
     chunksReceived: Number(run.chunks_received),
     rateBytesPerSec: rate,
+    progressAtMs: run.progress_at === null ? null : Number(run.progress_at),
     etaSeconds: run.outcome !== 'running' ? 0 : rate > 0 && bytesTotal > 0 ? Math.max(0, (bytesTotal - bytesDone) / rate) : null,
     proofs: JSON.parse(run.proofs ?? '{}') as Record<string, string>,
+    transferMs: run.transfer_started_at === null || run.transfer_ended_at === null ? null : Number(run.transfer_ended_at) - Number(run.transfer_started_at),
   };
 }
 

@@ -12,7 +12,7 @@ import { scheduleSmcJob, smcJobKinds } from './replication-schedules.ts';
 export const commandChunkSizeBytes = 4 * 1024 * 1024;
 
 /** A new run's transfer columns: nothing sent yet. */
-const emptyTransfer = { bytes_total: 0, bytes_done: 0, bytes_received: 0, chunks_received: 0, rate_bytes_per_sec: 0, progress_at: null, proofs: null };
+const emptyTransfer = { bytes_total: 0, bytes_done: 0, bytes_received: 0, chunks_received: 0, rate_bytes_per_sec: 0, progress_at: null, proofs: null, transfer_started_at: null, transfer_ended_at: null };
 
 export type RunType = 'Manual' | 'Schedule';
 

@@ -122,6 +122,9 @@ export interface ReplicationJobRunTable {
   progress_at: number | null;
   /** JSON `{diskIndex: hex}`: the whole-image proof of each disk, equal on both sides. */
   proofs: string | null;
+  /** Server ms when the first disk's stream began, and when the last disk's proof was recorded. */
+  transfer_started_at: number | null;
+  transfer_ended_at: number | null;
 }
 
 /** An image a run built; the file is `<dataDir>/images/<id>.raw` (data disks `<id>.data<N>.raw`). */

@@ -18,8 +18,10 @@ const Transfer = Type.Object({
   bytesReceived: Type.Number(),
   chunksReceived: Type.Number(),
   rateBytesPerSec: Type.Number(),
+  progressAtMs: Type.Union([Type.Number(), Type.Null()]),
   etaSeconds: Type.Union([Type.Number(), Type.Null()]),
   proofs: Type.Record(Type.String(), Type.String()),
+  transferMs: Type.Union([Type.Number(), Type.Null()]),
 });
 
 const diskParams = Type.Object({ imageId: Type.String({ maxLength: 64 }), diskIndex: Type.Integer({ minimum: 0, maximum: 16 }) });
