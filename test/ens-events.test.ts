@@ -268,11 +268,13 @@ for (const dialect of dialects) {
       assert.deepEqual([scheduled.EventStatus, scheduled.NotBefore], ['Scheduled', planTime]);
       assert.equal((await eventOf(ens, 'i-planutc')).NotBeforeUtcTime, utc);
       const before = await seededHashes(ferry, 'i-plan');
+      const beforeUtc = await seededHashes(ferry, 'i-planutc');
       const done = await waitForEvent(ferry, planId, ['Executed', 'Failed']);
       assert.equal(done.status, 'Executed');
       assert.ok(Date.now() >= planTime);
       assert.deepEqual(await diskHashes(ferry, 'i-plan'), before);
       assert.equal((await waitForEvent(ferry, utcId, ['Executed', 'Failed'])).status, 'Executed');
+      assert.deepEqual(await diskHashes(ferry, 'i-planutc'), beforeUtc, 'the system disk is copied whatever the data policy');
     });
 
     it('refuses each broken rule of an answer with InvalidParameter.<Field> and HTTP 400', async () => {
