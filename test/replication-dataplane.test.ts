@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +20,7 @@ import { mutateTestDisk, writeTestDisk } from '../src/dataplane/test-disk.ts';
 import type { ReplicationProgress, TransferProgress } from '../src/migration/replication-progress.ts';
 import { type FerryWithKey, type PopClient, ferryCli, popClient, startFerryWithKey } from './support/api.ts';
 import { type FerryServer, metricSum, startFerry } from './support/ferry-process.ts';
+import { freePort } from './support/ports.ts';
 import { type AgentProcess, jobReaches, startAgent, waitFor } from './support/smc.ts';
 
 const run = promisify(execFile);
@@ -28,15 +28,6 @@ const mib = 1024 * 1024;
 const chunkBytes = 4 * mib;
 /** The agent's window: chunks sent and not yet acknowledged. */
 const windowChunks = 16;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');

@@ -18,7 +18,7 @@ export interface ImageStore {
   stagedPath(runId: string, diskIndex: number): string;
   /** The last checkpoint of a run's disk, or undefined when its transfer has not confirmed anything. */
   loadCheckpoint(runId: string, diskIndex: number): Promise<Manifest | undefined>;
-  /** Persist a checkpoint (written aside, fsynced, renamed: a crash leaves the old one or the new). */
+  /** Persist a checkpoint (written aside and renamed: a crash leaves the old one or the new). */
   saveCheckpoint(runId: string, diskIndex: number, manifest: Manifest): Promise<void>;
   /** Record the proof of a disk whose transfer finished (both sides computed it). */
   saveProof(runId: string, diskIndex: number, proof: string): Promise<void>;
@@ -141,8 +141,12 @@ export function fileImageStore(dataDir: string): ImageStore {
     },
     loadCheckpoint: (runId, diskIndex) => readManifest(checkpointPath(runId, diskIndex)),
     async saveCheckpoint(runId, diskIndex, manifest) {
-      await mkdir(stagingDir(runId), { recursive: true });
-      await writeDurably(checkpointPath(runId, diskIndex), manifest.encode());
+      // Written aside and renamed, not fsynced: the receiver fdatasyncs the image before each
+      // checkpoint, so whatever version survives a crash names only durable chunks; one lost to a
+      // power failure costs a resend of its chunks, never a wrong image. (A killed process loses nothing.)
+      const path = checkpointPath(runId, diskIndex);
+      await writeFile(`${path}.part`, manifest.encode(), { mode: 0o600 });
+      await rename(`${path}.part`, path);
     },
     async saveProof(runId, diskIndex, proof) {
       await writeDurably(proofPath(runId, diskIndex), proof);
