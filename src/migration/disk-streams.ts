@@ -65,6 +65,8 @@ interface Transfer {
   rateBytesPerSec: number;
   /** Server clock when this stream began. */
   readonly startedAtMs: number;
+  /** The last progress record under way; the next one waits for it. */
+  ticking: Promise<unknown>;
 }
 
 export class DiskStreams {
@@ -131,6 +133,7 @@ export class DiskStreams {
       lastTickMs: Date.now(),
       rateBytesPerSec: 0,
       startedAtMs: this.#deps.clock.nowMs(),
+      ticking: Promise.resolve(),
     };
     this.#active.set(key, transfer);
     transfer.done = this.#serve(transfer, link).finally(() => {
@@ -202,9 +205,16 @@ export class DiskStreams {
 
   /**
    * Add what the stream received to the run's counters and note its progress; false when the
-   * run is no longer the job's current one or its command is no longer open.
+   * run is no longer the job's current one or its command is no longer open. A stream's ticks run
+   * one after another (the timer's and the final one may meet).
    */
-  async #tick(transfer: Transfer, proof?: string): Promise<boolean> {
+  #tick(transfer: Transfer, proof?: string): Promise<boolean> {
+    const turn = transfer.ticking.then(() => this.#record(transfer, proof));
+    transfer.ticking = turn.catch(() => undefined);
+    return turn;
+  }
+
+  async #record(transfer: Transfer, proof: string | undefined): Promise<boolean> {
     const { grant } = transfer;
     const nowMs = Date.now();
     const bytes = transfer.pendingBytes;
@@ -220,23 +230,22 @@ export class DiskStreams {
     try {
       return await this.#deps.database.db.transaction().execute(async (trx) => {
         const command = await trx.selectFrom('agent_commands').select(['state']).where('id', '=', grant.commandId).executeTakeFirst();
-        const run = await trx.selectFrom('replication_job_runs').select(['proofs', 'bytes_received', 'chunks_received', 'transfer_started_at']).where('id', '=', grant.runId).executeTakeFirst();
+        const run = await trx.selectFrom('replication_job_runs').select(['proofs', 'transfer_started_at']).where('id', '=', grant.runId).executeTakeFirst();
         const job = await trx.selectFrom('replication_jobs').selectAll().where('id', '=', grant.jobId).where('current_run_id', '=', grant.runId).executeTakeFirst();
         if (command === undefined || run === undefined || job === undefined || !openStates.includes(command.state)) return false;
-        const proofs = { ...(JSON.parse(run.proofs ?? '{}') as Record<string, string>), ...(proof === undefined ? {} : { [grant.diskIndex]: proof }) };
+        // Counters grow in SQL, so a stream that replaced another (same run and disk) adds to them safely.
         await trx
           .updateTable('replication_job_runs')
-          .set({
+          .set((eb) => ({
             bytes_total: totalBytes,
             bytes_done: doneBytes,
-            bytes_received: Number(run.bytes_received) + bytes,
-            chunks_received: Number(run.chunks_received) + chunks,
+            bytes_received: eb('bytes_received', '+', bytes),
+            chunks_received: eb('chunks_received', '+', chunks),
             rate_bytes_per_sec: Math.round(transfer.rateBytesPerSec),
             progress_at: clockMs,
-            proofs: JSON.stringify(proofs),
             transfer_started_at: run.transfer_started_at ?? transfer.startedAtMs,
-            ...(proof === undefined ? {} : { transfer_ended_at: clockMs }),
-          })
+            ...(proof === undefined ? {} : { proofs: JSON.stringify({ ...(JSON.parse(run.proofs ?? '{}') as Record<string, string>), [grant.diskIndex]: proof }), transfer_ended_at: clockMs }),
+          }))
           .where('id', '=', grant.runId)
           .execute();
         const progress = Math.min(99, totalBytes === 0 ? 0 : Math.floor((doneBytes * 10000) / totalBytes) / 100);
