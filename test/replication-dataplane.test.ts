@@ -130,13 +130,16 @@ describe('replication data path with real agents and a real server', () => {
     await client.request('StartReplicationJob', { JobId: jobId });
     let seenInMetrics = false;
     const first = await waitFor('the first run to end', async () => {
-      if (!seenInMetrics) seenInMetrics = (await metricSum(server.url, 'ferry_replication_bytes_total', `job_id="${jobId}"`)) === 2048 * mib;
+      if (!seenInMetrics) {
+        const [total, done] = await Promise.all(['ferry_replication_bytes_total', 'ferry_replication_bytes_done'].map((name) => metricSum(server.url, name, `job_id="${jobId}"`)));
+        seenInMetrics = total === 2048 * mib && (done ?? 0) > 0;
+      }
       const progress = await progressOf(jobId);
       return progress.state.startsWith('Running') ? undefined : progress;
     }, 150_000, 200);
     assert.equal(first.state, 'Waiting', first.errorCode);
     assert.equal(first.progress, 100);
-    assert.ok(seenInMetrics, '/metrics showed the run\'s total bytes while it ran');
+    assert.ok(seenInMetrics, '/metrics showed the run\'s total and done bytes while it ran');
     const watched = JSON.parse(await watching) as ReplicationProgress;
     assert.deepEqual([watched.state, watched.imageId], ['Waiting', first.imageId], 'ferry jobs watch followed the run to its end');
     const firstRun = first.runs[0];
