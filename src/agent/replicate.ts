@@ -53,7 +53,8 @@ export async function sendDisk(args: DiskSendArgs): Promise<DiskSent> {
     try {
       const link = await session.openStream(command.commandId, { diskIndex, runTotalBytes: args.runTotalBytes, runBytesBefore: args.runBytesBefore }, signal);
       const stats = await sender.run(link, signal);
-      await digests?.save();
+      // Only an optimisation for the next run: a cache that cannot be written costs that run some hashing.
+      await digests?.save().catch((err: unknown) => args.log(`disk ${diskIndex}: digest cache not saved (${err instanceof Error ? err.message : String(err)})`));
       return { sizeBytes: stats.diskSizeBytes, sha256: stats.proof, stats };
     } catch (err) {
       if (signal.aborted) throw err;

@@ -223,17 +223,18 @@ export async function removeJobs(trx: Trx, jobIds: readonly string[]): Promise<s
 function deleteSource(deps: ReplicationHandlerDeps): JobHandler {
   return async (ctx) => {
     const payload = payloadOf(ctx);
-    const runIds = await ctx.fenced(async (trx) => {
+    const { runIds, jobIds } = await ctx.fenced(async (trx) => {
       const source = await trx.selectFrom('source_servers').select(['id', 'deleting']).where('id', '=', payload.sourceId ?? '').where('account_id', '=', payload.accountId).executeTakeFirst();
-      if (source === undefined || Number(source.deleting) !== 1) return [];
+      if (source === undefined || Number(source.deleting) !== 1) return { runIds: [], jobIds: [] };
       const jobs = await trx.selectFrom('replication_jobs').select('id').where('source_id', '=', source.id).execute();
       const removed = await removeJobs(trx, jobs.map((j) => j.id));
       await trx.deleteFrom('agent_commands').where('source_id', '=', source.id).execute();
       await trx.deleteFrom('smc_tags').where('resource_type', '=', 'sourceserver').where('resource_id', '=', source.id).execute();
       await trx.deleteFrom('source_servers').where('id', '=', source.id).execute();
-      return removed;
+      return { runIds: removed, jobIds: jobs.map((j) => j.id) };
     });
     for (const runId of runIds) await deps.images.discard(runId);
+    for (const jobId of jobIds) await deps.images.discardBase(jobId);
     return { removedRuns: runIds.length };
   };
 }
