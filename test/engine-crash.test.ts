@@ -68,10 +68,12 @@ describe('crash: 3 ferry serve workers on PostgreSQL', () => {
     const sleeperOwner = await sleeper.owner();
 
     const ids = await enqueueProbes(database);
-    let killedJobs: string[] = [];
-    await waitUntil('the victim to hold jobs', async () => (killedJobs = await runningOwnedBy(database!, victimOwner)).length > 0);
+    await waitUntil('the victim to hold jobs', async () => (await runningOwnedBy(database!, victimOwner)).length > 0);
     victim.kill('SIGKILL');
     await victim.exited;
+    // Read after the kill: a job the victim finished between the check and the kill is not one it lost.
+    const killedJobs = await runningOwnedBy(database, victimOwner);
+    assert.ok(killedJobs.length > 0, 'the victim died holding jobs');
 
     let frozenJobs: string[] = [];
     await waitUntil('the sleeper to hold jobs', async () => (frozenJobs = await runningOwnedBy(database!, sleeperOwner)).length > 0);
