@@ -17,10 +17,10 @@
  * Writes bench/results/dataplane-transfer.json.
  */
 import { type ChildProcessByStdio, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, type Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -29,6 +29,7 @@ import { readBlocks } from '../src/dataplane/block-reader.ts';
 import { Receiver } from '../src/dataplane/receiver.ts';
 import { Sender } from '../src/dataplane/sender.ts';
 import { type SegmentKind, writeTestDisk } from '../src/dataplane/test-disk.ts';
+import { loadAverage1m, machineInfo, round, writeReport } from './support/report.ts';
 
 const MiB = 1024 * 1024;
 const targetRatio = 0.8;
@@ -235,7 +236,6 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-const round = (n: number, digits: number): number => Number(n.toFixed(digits));
 
 function usageOf(report: SideReport): Omit<SideReport, 'stats' | 'proof'> {
   return {
@@ -260,7 +260,7 @@ async function main(params: Params): Promise<void> {
     throw new Error(`${tmpdir()} has ${Math.floor((fsInfo.bavail * fsInfo.bsize) / MiB)} MiB free; this bench needs ${Math.ceil(needBytes / MiB)} MiB`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-dataplane-'));
-  const loadBefore = loadavg();
+  const loadBefore = loadAverage1m();
   try {
     const source = join(dir, 'disk.raw');
     const image = join(dir, 'image.raw');
@@ -279,7 +279,7 @@ async function main(params: Params): Promise<void> {
     let wireBytes = 0;
     for (let run = 1; run <= params.runs; run++) {
       const ferryFirst = run % 2 === 1;
-      const loadAverage1m = round(loadavg()[0] ?? 0, 2);
+      const loadAtStart = loadAverage1m();
       let ferry: TwoProcessRun | undefined;
       let cpSeconds = 0;
       for (const contender of ferryFirst ? ['ferry', 'cp'] : ['cp', 'ferry']) {
@@ -306,7 +306,7 @@ async function main(params: Params): Promise<void> {
       const result: RunResult = {
         run,
         order: ferryFirst ? 'ferry,cp,tcp' : 'cp,ferry,tcp',
-        loadAverage1m,
+        loadAverage1m: loadAtStart,
         ferrySeconds: round(ferry.seconds, 3),
         ferryMiBps: round(ferryMiBps, 0),
         cpSeconds: round(cpSeconds, 3),
@@ -320,7 +320,7 @@ async function main(params: Params): Promise<void> {
       };
       results.push(result);
       console.log(
-        `  run ${run} (${result.order}, load ${loadAverage1m}): ferry ${result.ferrySeconds} s = ${result.ferryMiBps} MiB/s, cp+sync ${result.cpSeconds} s = ${result.cpMiBps} MiB/s, ` +
+        `  run ${run} (${result.order}, load ${loadAtStart}): ferry ${result.ferrySeconds} s = ${result.ferryMiBps} MiB/s, cp+sync ${result.cpSeconds} s = ${result.cpMiBps} MiB/s, ` +
           `ratio ${result.ratio}; bare TCP of the same bytes ${result.tcpSeconds} s (ferry/tcp ${result.ferryOverTcp}); ` +
           `cpu ms sender ${result.sender.cpuUserMs}+${result.sender.cpuSystemMs}, receiver ${result.receiver.cpuUserMs}+${result.receiver.cpuSystemMs}, ` +
           `tcp sink ${result.tcpSink.cpuUserMs}+${result.tcpSink.cpuSystemMs}; rss sender ${Math.round(result.sender.maxRssBytes / MiB)} MiB, receiver ${Math.round(result.receiver.maxRssBytes / MiB)} MiB`,
@@ -341,15 +341,7 @@ async function main(params: Params): Promise<void> {
     const report = {
       bench: 'dataplane-transfer',
       date: new Date().toISOString(),
-      machine: {
-        cpus: cpus().length,
-        cpuModel: cpus()[0]?.model ?? 'unknown',
-        totalMemBytes: totalmem(),
-        node: process.version,
-        // Other work on the machine skews wall-clock rates; the 1-minute load average says how busy it was.
-        loadAverage1mBefore: round(loadBefore[0] ?? 0, 2),
-        loadAverage1mAfter: round(loadavg()[0] ?? 0, 2),
-      },
+      machine: machineInfo(loadBefore),
       parameters: {
         ...params,
         diskMix: mixPercent,
@@ -366,12 +358,7 @@ async function main(params: Params): Promise<void> {
       firstRunSenderStats: firstSender?.stats,
       results,
     };
-    const outDir = join(import.meta.dirname, 'results');
-    mkdirSync(outDir, { recursive: true });
-    const outFile = join(outDir, 'dataplane-transfer.json');
-    writeFileSync(`${outFile}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
-    renameSync(`${outFile}.tmp`, outFile);
-    console.log(`wrote ${outFile}`);
+    writeReport('dataplane-transfer', report);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

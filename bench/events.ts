@@ -20,8 +20,8 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -42,6 +42,7 @@ import { onHostStateChanged } from '../src/migration/events-host-state.ts';
 import type { ServiceContext } from '../src/migration/service-context.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
+import { loadAverage1m, machineInfo, round, writeReport } from './support/report.ts';
 
 const targetCpuMsPerMigration = 5;
 const zones = 10;
@@ -251,7 +252,6 @@ async function newDatabaseUrl(dialect: DialectName, dataDir: string, server: () 
   return url.replace(/\/postgres$/, `/${name}`);
 }
 
-const round = (value: number, digits: number): number => Math.round(value * 10 ** digits) / 10 ** digits;
 
 async function runDialect(dialect: DialectName, params: Params, tempRoot: string, server: () => Promise<PostgresServer>) {
   const dataDir = join(tempRoot, dialect);
@@ -370,8 +370,8 @@ async function main(): Promise<void> {
   const params = readParams();
   const tempRoot = mkdtempSync(join(tmpdir(), 'ferry-bench-events-'));
   let server: Promise<PostgresServer> | undefined;
-  const loadBefore = loadavg();
-  console.log(`bench/events: ${params.events} migrate events on ${params.hosts} hosts, worker concurrency ${params.concurrency}, poll ${params.pollMs} ms, ${cpus().length} cpus`);
+  const loadBefore = loadAverage1m();
+  console.log(`bench/events: ${params.events} migrate events on ${params.hosts} hosts, worker concurrency ${params.concurrency}, poll ${params.pollMs} ms, ${availableParallelism()} cpus`);
   const results = [];
   try {
     for (const dialect of params.dialects) {
@@ -391,14 +391,7 @@ async function main(): Promise<void> {
   const report = {
     bench: 'events',
     date: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      totalMemBytes: totalmem(),
-      node: process.version,
-      loadAverage1mBefore: round(loadBefore[0] ?? 0, 2),
-      loadAverage1mAfter: round(loadavg()[0] ?? 0, 2),
-    },
+    machine: machineInfo(loadBefore),
     parameters: {
       ...params,
       zones,
@@ -414,11 +407,7 @@ async function main(): Promise<void> {
     },
     results,
   };
-  mkdirSync(join(import.meta.dirname, 'results'), { recursive: true });
-  const out = join(import.meta.dirname, 'results', 'events.json');
-  writeFileSync(`${out}.tmp`, `${JSON.stringify(report, null, 2)}\n`);
-  renameSync(`${out}.tmp`, out);
-  console.log(`wrote ${out}`);
+  writeReport('events', report);
 }
 
 if (process.argv.includes('--node')) await runNode();
