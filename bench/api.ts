@@ -25,6 +25,7 @@ import { popEncode } from '../src/api/common/percent-encoding.ts';
 import { v1Signature, v1StringToSign } from '../src/api/alibaba/signature-v1.ts';
 import { type CreatedKey, type FerryWithKey, startFerryWithKey } from '../test/support/api.ts';
 import { contractSource, machineFacts } from '../test/support/smc.ts';
+import { positiveInt } from './support/args.ts';
 import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const targetRatio = 0.5;
@@ -41,15 +42,10 @@ function readParams(): Params {
   const { values } = parseArgs({
     options: { requests: { type: 'string' }, concurrency: { type: 'string' }, rounds: { type: 'string' }, action: { type: 'string' } },
   });
-  const positive = (name: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} takes a positive integer, got ${text}`);
-    return n;
-  };
   return {
-    requests: positive('--requests', values.requests ?? '10000'),
-    concurrency: positive('--concurrency', values.concurrency ?? '50'),
-    rounds: positive('--rounds', values.rounds ?? '2'),
+    requests: positiveInt('--requests', values.requests ?? '10000'),
+    concurrency: positiveInt('--concurrency', values.concurrency ?? '50'),
+    rounds: positiveInt('--rounds', values.rounds ?? '2'),
     action: values.action ?? 'DescribeSourceServers',
   };
 }

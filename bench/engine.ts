@@ -21,6 +21,7 @@ import { JobStore } from '../src/engine/job-store.ts';
 import { Worker, type WorkerEvents, defaultWorkerConcurrency } from '../src/engine/worker.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
+import { positiveInt, dialectList } from './support/args.ts';
 import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const targetRatio = 0.3;
@@ -78,17 +79,9 @@ function readParams(): Params {
       dialects: { type: 'string' },
     },
   });
-  const positive = (name: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${text}`);
-    return n;
-  };
-  const jobs = positive('--jobs', values.jobs ?? process.env['FERRY_BENCH_JOBS'] ?? '5000');
-  const pollMs = positive('--poll-ms', values['poll-ms'] ?? process.env['FERRY_BENCH_POLL_MS'] ?? '5');
-  const dialects = (values.dialects ?? process.env['FERRY_BENCH_DIALECTS'] ?? 'sqlite,postgres').split(',').map((d) => {
-    if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--dialects takes sqlite and/or postgres, got ${d}`);
-    return d;
-  });
+  const jobs = positiveInt('--jobs', values.jobs ?? process.env['FERRY_BENCH_JOBS'] ?? '5000');
+  const pollMs = positiveInt('--poll-ms', values['poll-ms'] ?? process.env['FERRY_BENCH_POLL_MS'] ?? '5');
+  const dialects = dialectList(values.dialects ?? process.env['FERRY_BENCH_DIALECTS'] ?? 'sqlite,postgres');
   return { jobs, warmupJobs: Math.min(500, Math.ceil(jobs / 10)), pollMs, dialects };
 }
 

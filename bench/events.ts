@@ -42,6 +42,7 @@ import { onHostStateChanged } from '../src/migration/events-host-state.ts';
 import type { ServiceContext } from '../src/migration/service-context.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
+import { positiveInt, dialectList } from './support/args.ts';
 import { loadAverage1m, machineInfo, round, writeReport } from './support/report.ts';
 
 const targetCpuMsPerMigration = 5;
@@ -70,19 +71,11 @@ function readParams(): Params {
       node: { type: 'boolean' },
     },
   });
-  const positive = (name: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${text}`);
-    return n;
-  };
-  const events = positive('--events', values.events ?? '10000');
-  const hosts = positive('--hosts', values.hosts ?? '1000');
+  const events = positiveInt('--events', values.events ?? '10000');
+  const hosts = positiveInt('--hosts', values.hosts ?? '1000');
   if (Math.ceil(events / instancesPerSourceHost) * 2 > hosts) throw new Error(`--hosts ${hosts} is too few for ${events} events: at least ${Math.ceil(events / instancesPerSourceHost) * 2}`);
-  const dialects = (values.dialects ?? 'sqlite,postgres').split(',').map((d) => {
-    if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--dialects takes sqlite and/or postgres, got ${d}`);
-    return d;
-  });
-  return { events, hosts, dialects, concurrency: positive('--concurrency', values.concurrency ?? '16'), pollMs: positive('--poll-ms', values['poll-ms'] ?? '20') };
+  const dialects = dialectList(values.dialects ?? 'sqlite,postgres');
+  return { events, hosts, dialects, concurrency: positiveInt('--concurrency', values.concurrency ?? '16'), pollMs: positiveInt('--poll-ms', values['poll-ms'] ?? '20') };
 }
 
 function hostId(i: number): string {

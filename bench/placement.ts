@@ -27,6 +27,7 @@ import { NoValidHostError, Placement } from '../src/fleet/placement/placement.ts
 import type { PlacementRequest, ResolvedRequest } from '../src/fleet/placement/request.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
+import { positiveInt, dialectList } from './support/args.ts';
 import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const decisionsTarget = 5_000;
@@ -65,21 +66,13 @@ function readParams(): Params {
       dialects: { type: 'string' },
     },
   });
-  const positive = (name: string, text: string): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${text}`);
-    return n;
-  };
-  const dialects = (values.dialects ?? 'sqlite').split(',').map((d) => {
-    if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--dialects takes sqlite and/or postgres, got ${d}`);
-    return d;
-  });
+  const dialects = dialectList(values.dialects ?? 'sqlite');
   return {
-    hostCounts: (values.hosts ?? '1000,10000,100000').split(',').map((h) => positive('--hosts', h)),
-    instances: positive('--instances', values.instances ?? '100000'),
-    decisions: positive('--decisions', values.decisions ?? '20000'),
-    rounds: positive('--rounds', values.rounds ?? '5'),
-    claims: positive('--claims', values.claims ?? '1000'),
+    hostCounts: (values.hosts ?? '1000,10000,100000').split(',').map((h) => positiveInt('--hosts', h)),
+    instances: positiveInt('--instances', values.instances ?? '100000'),
+    decisions: positiveInt('--decisions', values.decisions ?? '20000'),
+    rounds: positiveInt('--rounds', values.rounds ?? '5'),
+    claims: positiveInt('--claims', values.claims ?? '1000'),
     dialects,
   };
 }
