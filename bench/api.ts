@@ -26,7 +26,7 @@ import { v1Signature, v1StringToSign } from '../src/api/alibaba/signature-v1.ts'
 import { type CreatedKey, type FerryWithKey, startFerryWithKey } from '../test/support/api.ts';
 import { contractSource, machineFacts } from '../test/support/smc.ts';
 import { positiveInt } from './support/args.ts';
-import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
+import { loadAverage1m, machineInfo, printTable, processCpuMs, round, writeReport } from './support/report.ts';
 
 const targetRatio = 0.5;
 const warmupRequests = 500;
@@ -92,14 +92,16 @@ interface Round {
   readonly seconds: number;
   readonly latenciesMs: number[];
   readonly clientCpuMs: number;
+  readonly serverCpuMs: number;
 }
 
 /** `requests` signed calls from `concurrency` loops, each waiting for its answer before the next. */
-async function load(base: URL, key: CreatedKey, action: string, requests: number, concurrency: number): Promise<Round> {
+async function load(base: URL, serverPid: number | undefined, key: CreatedKey, action: string, requests: number, concurrency: number): Promise<Round> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const latenciesMs: number[] = [];
   let issued = 0;
   const cpu = process.cpuUsage();
+  const serverCpuBefore = processCpuMs(serverPid);
   const started = performance.now();
   try {
     await Promise.all(
@@ -117,7 +119,7 @@ async function load(base: URL, key: CreatedKey, action: string, requests: number
     agent.destroy();
   }
   const used = process.cpuUsage(cpu);
-  return { seconds: (performance.now() - started) / 1000, latenciesMs, clientCpuMs: (used.user + used.system) / 1000 };
+  return { seconds: (performance.now() - started) / 1000, latenciesMs, clientCpuMs: (used.user + used.system) / 1000, serverCpuMs: processCpuMs(serverPid) - serverCpuBefore };
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -132,6 +134,8 @@ interface TargetResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly clientCpuMsPerRequest: number;
+  /** The server process's CPU time per call: steadier than calls/s when other work shares the machine. */
+  readonly serverCpuMsPerRequest: number;
   readonly roundsPerSec: number[];
 }
 
@@ -146,6 +150,7 @@ function summarise(target: TargetResult['target'], rounds: readonly Round[]): Ta
     p50Ms: round(percentile(latencies, 50), 2),
     p99Ms: round(percentile(latencies, 99), 2),
     clientCpuMsPerRequest: round(rounds.reduce((sum, r) => sum + r.clientCpuMs, 0) / latencies.length, 3),
+    serverCpuMsPerRequest: round(rounds.reduce((sum, r) => sum + r.serverCpuMs, 0) / latencies.length, 3),
     roundsPerSec: rounds.map((r) => round(r.latenciesMs.length / r.seconds, 0)),
   };
 }
@@ -186,14 +191,14 @@ async function main(): Promise<void> {
     const bareUrl = new URL(started.url);
 
     const targets = [
-      { name: 'bare fastify' as const, url: bareUrl },
-      { name: 'ferry' as const, url: ferryUrl },
+      { name: 'bare fastify' as const, url: bareUrl, pid: bare.pid },
+      { name: 'ferry' as const, url: ferryUrl, pid: ferry.server.process.pid },
     ];
-    for (const target of targets) await load(target.url, ferry.key, params.action, warmupRequests, params.concurrency);
+    for (const target of targets) await load(target.url, target.pid, ferry.key, params.action, warmupRequests, params.concurrency);
     const rounds: Record<TargetResult['target'], Round[]> = { 'bare fastify': [], ferry: [] };
     for (let r = 0; r < params.rounds; r += 1) {
       for (const target of targets) {
-        const result = await load(target.url, ferry.key, params.action, params.requests, params.concurrency);
+        const result = await load(target.url, target.pid, ferry.key, params.action, params.requests, params.concurrency);
         rounds[target.name].push(result);
         console.log(`  round ${r + 1} ${target.name}: ${round(params.requests / result.seconds, 0)} calls/s`);
       }
@@ -203,8 +208,17 @@ async function main(): Promise<void> {
     const ratio = round(measured.perSec / baseline.perSec, 3);
     console.log('');
     printTable(
-      ['target', 'requests', 'seconds', 'calls/s', 'p50 ms', 'p99 ms', 'client cpu ms/call'],
-      [baseline, measured].map((t) => [t.target, String(t.requests), t.seconds.toFixed(2), String(t.perSec), t.p50Ms.toFixed(2), t.p99Ms.toFixed(2), t.clientCpuMsPerRequest.toFixed(3)]),
+      ['target', 'requests', 'seconds', 'calls/s', 'p50 ms', 'p99 ms', 'client cpu ms/call', 'server cpu ms/call'],
+      [baseline, measured].map((t) => [
+        t.target,
+        String(t.requests),
+        t.seconds.toFixed(2),
+        String(t.perSec),
+        t.p50Ms.toFixed(2),
+        t.p99Ms.toFixed(2),
+        t.clientCpuMsPerRequest.toFixed(3),
+        t.serverCpuMsPerRequest.toFixed(3),
+      ]),
     );
     console.log(`\nratio ${ratio} (Ferry calls/s ÷ bare Fastify calls/s), target >= ${targetRatio}: ${ratio >= targetRatio ? 'met' : 'NOT met'}`);
     writeReport('api', {
@@ -220,6 +234,7 @@ async function main(): Promise<void> {
         ferry: 'ferry serve on SQLite in a temp data dir, default settings, throttling limits raised to 1e6/s; 5 source servers registered, each with 2 disks',
         baseline: 'Fastify 5 in its own process, logger off, one GET / route sending the bytes of a Ferry answer',
         client: 'this process: node:http keep-alive Agent with one socket per concurrent client',
+        serverCpu: 'user + system CPU of each server process over its rounds (/proc/PID/stat), per call',
       },
       results: { ratio, meetsTarget: ratio >= targetRatio, baseline, ferry: measured },
     });

@@ -314,6 +314,16 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal(await count({ ResourceGroupId: 'rg-none' }), 0);
       const firstPage = await client.request('DescribeSourceServers', { PageSize: 1, PageNumber: 2 });
       assert.equal(list(firstPage, 'SourceServers', 'SourceServer').length, 1);
+      // Full pages and pages past the end count every source; a short last page ends the list.
+      const all = await client.request('DescribeSourceServers', { PageSize: 50 });
+      const total = list(all, 'SourceServers', 'SourceServer').length;
+      assert.ok(total >= 3);
+      assert.equal(Number(all['TotalCount']), total);
+      assert.equal(Number(firstPage['TotalCount']), total);
+      const beyond = await client.request('DescribeSourceServers', { PageSize: 50, PageNumber: 1000 });
+      assert.deepEqual([list(beyond, 'SourceServers', 'SourceServer').length, Number(beyond['TotalCount'])], [0, total]);
+      const lastPage = await client.request('DescribeSourceServers', { PageSize: total - 1, PageNumber: 2 });
+      assert.deepEqual([list(lastPage, 'SourceServers', 'SourceServer').length, Number(lastPage['TotalCount'])], [1, total]);
       await rejectsWith(client.request('DescribeSourceServers', { PageSize: 0 }), 'InvalidParameter', /PageSize/);
       await rejectsWith(client.request('DescribeSourceServers', { State: 'Asleep' }), 'InvalidParameter', /State/);
       await rejectsWith(client.request('DescribeSourceServers', { SourceId: Array.from({ length: 51 }, (_, i) => `s-${i}`) }), 'InvalidParameter', /SourceId/);
@@ -326,8 +336,10 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Description: 'd'.repeat(257) }), 'InvalidParameter', /Description/);
       await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'plain-source' }), 'SourceServerName.Duplicate');
       await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: 's-nosuch', Name: 'abc' }), 'InvalidSourceId.NotFound');
+      assert.equal((await describeSource(client, doomed))?.['JobId'], '');
       const { JobId } = (await client.request('CreateReplicationJob', imageJob({ SourceId: doomed, SystemDiskSize: 20 }))) as { JobId: string };
       assert.equal(await count({ JobId }), 1);
+      assert.equal((await describeSource(client, doomed))?.['JobId'], JobId, 'a source shows its newest job');
       assert.equal(await count({ SourceId: [doomed], RelatedJobType: ['0'] }), 1);
       assert.equal(await count({ SourceId: [doomed], RelatedJobType: ['1'] }), 0);
       assert.equal(await count({ SourceId: [doomed], State: 'InUse' }), 1);
@@ -401,6 +413,12 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const filtered = await theirs.request('ListTagResources', { ResourceType: 'sourceserver', Tag: [{ Key: 'key-00', Value: 'changed' }] });
       assert.deepEqual(new Set(list<Record<string, string>>(filtered, 'TagResources', 'TagResource').map((t) => t['ResourceId'])), new Set([ids[0]]));
       assert.equal(Number((await theirs.request('DescribeSourceServers', { Tag: [{ Key: 'key-05' }] }))['TotalCount']), 3);
+      const untagged = await contractSource(ferry, key, 'untagged', machineFacts([10 * gib]));
+      const shown = list<Record<string, unknown>>(await theirs.request('DescribeSourceServers', { SourceId: [...ids, untagged] }), 'SourceServers', 'SourceServer');
+      const tagsOf = (id: string | undefined) => plain((shown.find((s) => s['SourceId'] === id)?.['Tags'] as { Tag: unknown[] } | undefined)?.Tag);
+      assert.deepEqual(tagsOf(untagged), []);
+      assert.equal((tagsOf(ids[1]) as unknown[]).length, 20);
+      assert.deepEqual((tagsOf(ids[0]) as unknown[])[0], { Key: 'key-00', Value: 'changed' });
       await theirs.request('UntagResources', { ResourceType: 'sourceserver', ResourceId: [ids[1]], TagKey: ['key-01', 'key-02'] });
       await theirs.request('UntagResources', { ResourceType: 'sourceserver', ResourceId: [ids[2]], All: true });
       const remaining = await theirs.request('ListTagResources', { ResourceType: 'sourceserver', ResourceId: [ids[1], ids[2]] });

@@ -1,5 +1,5 @@
 /** What every benchmark prints and writes the same way: the machine, a table, the results file. */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 
@@ -44,3 +44,18 @@ export function writeReport(name: string, report: unknown): void {
   renameSync(`${outFile}.tmp`, outFile);
   console.log(`\nwrote ${outFile}`);
 }
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc; NaN where /proc is missing. */
+export function processCpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime are fields 14 and 15 of stat; after the command name, at indexes 11 and 12.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on. */
+const clockTicksPerSecond = 100;
+

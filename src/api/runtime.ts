@@ -7,7 +7,9 @@ import type { ComputeDriver } from '../fleet/compute-driver.ts';
 import { SimComputeDriver } from '../fleet/sim-driver.ts';
 import { JobStore } from '../engine/job-store.ts';
 import { type JobHandler, Worker } from '../engine/worker.ts';
+import { KeyDirectory } from '../identity/access-keys.ts';
 import { loadMasterKey, openSecretBox } from '../identity/master-key.ts';
+import { NonceLedger } from '../identity/nonces.ts';
 import { type RateLimits, defaultRateLimits } from '../identity/rate-limit.ts';
 import type { SecretBox } from '../identity/secret-box.ts';
 import { migrationHandlers } from '../migration/job-handlers.ts';
@@ -55,6 +57,10 @@ export interface Runtime {
   readonly database: Database;
   readonly clock: Clock;
   readonly secrets: SecretBox;
+  /** Access keys and their policies, for every signed request. */
+  readonly keys: KeyDirectory;
+  /** Signature nonces seen in the timestamp window, recorded in the database. */
+  readonly nonces: NonceLedger;
   readonly jobs: JobStore;
   /** Moves instance disks between host storage pools (`<dataDir>/pools/<hostId>`). */
   readonly driver: ComputeDriver;
@@ -104,6 +110,8 @@ export async function openRuntime(options: RuntimeOptions): Promise<Runtime> {
       database,
       clock,
       secrets,
+      keys: new KeyDirectory(database.db, secrets),
+      nonces: new NonceLedger(database.db, clock),
       jobs,
       driver,
       worker,

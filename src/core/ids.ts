@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 const alphabet = '0123456789abcdefghijklmnopqrstuvwxyz';
 
@@ -17,6 +17,6 @@ export function newId(prefix: string): string {
 
 /** A request id in the GUID-like form the clouds answer with. */
 export function newRequestId(): string {
-  const hex = randomBytes(16).toString('hex').toUpperCase();
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // randomUUID draws from a pooled entropy buffer: far cheaper per request than randomBytes(16).
+  return randomUUID().toUpperCase();
 }

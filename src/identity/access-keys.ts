@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../store/database.ts';
+import { type PolicyDocument, parsePolicy } from './policies.ts';
 import type { SecretBox } from './secret-box.ts';
 
 export type AccessKeyStatus = 'Active' | 'Inactive';
@@ -36,17 +37,73 @@ export async function createAccessKey(db: Db, box: SecretBox, clock: Clock, acco
   return { id, accountId, status: 'Active', createdAtMs, secret };
 }
 
-/** The key and its secret, or InvalidAccessKeyId.NotFound; a disabled key is returned, the caller refuses it. */
-export async function loadAccessKey(db: Db, box: SecretBox, id: string): Promise<AccessKeyWithSecret> {
-  const row = await db.selectFrom('access_keys').selectAll().where('id', '=', id).executeTakeFirst();
-  if (row === undefined) throw new AppError('InvalidAccessKeyIdNotFound', { accessKeyId: id });
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    status: row.status as AccessKeyStatus,
-    createdAtMs: Number(row.created_at),
-    secret: box.open(row.secret_enc, row.id),
-  };
+/** An access key as a request sees it: the key, its secret in clear, and its policy if one is attached. */
+export interface KeyWithPolicy {
+  readonly key: AccessKeyWithSecret;
+  /** Undefined when no policy is attached: the key has its account's full access. */
+  readonly policy: PolicyDocument | undefined;
+}
+
+/** Entries kept per cache before it starts over; a fleet's keys fit many times over. */
+const keyCacheSize = 10_000;
+
+/**
+ * Looks access keys up for every signed request: the key row and its policy in one statement.
+ * The database stays the truth on every call, so a key disabled or a policy changed on another
+ * node counts on the next request; only the costly derived values are kept in memory, keyed by
+ * what they derive from: the secret opened from its exact ciphertext, the policy parsed from its
+ * exact text.
+ */
+export class KeyDirectory {
+  readonly #db: Db;
+  readonly #box: SecretBox;
+  readonly #secrets = new Map<string, { readonly sealed: string; readonly secret: string }>();
+  readonly #policies = new Map<string, { readonly text: string; readonly policy: PolicyDocument }>();
+
+  constructor(db: Db, box: SecretBox) {
+    this.#db = db;
+    this.#box = box;
+  }
+
+  /** The key, its secret and its policy, or InvalidAccessKeyId.NotFound; a disabled key is returned, the caller refuses it. */
+  async find(id: string): Promise<KeyWithPolicy> {
+    const row = await this.#db
+      .selectFrom('access_keys')
+      .leftJoin('key_policies', 'key_policies.access_key_id', 'access_keys.id')
+      .select(['access_keys.id', 'access_keys.account_id', 'access_keys.status', 'access_keys.created_at', 'access_keys.secret_enc', 'key_policies.document'])
+      .where('access_keys.id', '=', id)
+      .executeTakeFirst();
+    if (row === undefined) throw new AppError('InvalidAccessKeyIdNotFound', { accessKeyId: id });
+    const key: AccessKeyWithSecret = {
+      id: row.id,
+      accountId: row.account_id,
+      status: row.status as AccessKeyStatus,
+      createdAtMs: Number(row.created_at),
+      secret: this.#secret(row.id, row.secret_enc),
+    };
+    return { key, policy: row.document === null ? undefined : this.#policy(row.id, row.document) };
+  }
+
+  #secret(id: string, sealed: string): string {
+    const cached = this.#secrets.get(id);
+    if (cached?.sealed === sealed) return cached.secret;
+    const secret = this.#box.open(sealed, id);
+    remember(this.#secrets, id, { sealed, secret });
+    return secret;
+  }
+
+  #policy(id: string, text: string): PolicyDocument {
+    const cached = this.#policies.get(id);
+    if (cached?.text === text) return cached.policy;
+    const policy = parsePolicy(text);
+    remember(this.#policies, id, { text, policy });
+    return policy;
+  }
+}
+
+function remember<V>(cache: Map<string, V>, id: string, value: V): void {
+  if (cache.size >= keyCacheSize) cache.clear();
+  cache.set(id, value);
 }
 
 export async function setAccessKeyStatus(db: Db, id: string, status: AccessKeyStatus): Promise<void> {

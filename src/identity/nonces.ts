@@ -5,20 +5,80 @@ import type { Db } from '../store/database.ts';
 /** Nonces are remembered for the whole timestamp window, so a replay inside it is always caught. */
 export const nonceWindowMs = 15 * 60_000;
 
+/** Rows per INSERT statement; three parameters each stays far below every dialect's limit. */
+const rowsPerStatement = 500;
+
+interface PendingNonce {
+  readonly accessKeyId: string;
+  readonly nonce: string;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
 /**
- * Record a signature nonce for an access key, refusing one seen before. Stored in the database
- * so every node sees it. Expired nonces are swept now and then by the same call.
+ * Signature nonces, recorded in the database so every node sees them, and a reused one refused.
+ * Requests that arrive together are recorded together (group commit): each `remember` waits for
+ * the one statement that records every nonce asked for in the same turn of the event loop, so a
+ * node under load writes once per batch instead of once per request, and no request is answered
+ * before its nonce is stored.
  */
-export async function rememberNonce(db: Db, clock: Clock, accessKeyId: string, nonce: string): Promise<void> {
-  const now = clock.nowMs();
-  // Entries live two windows: a request stamped at the window's far edge is still covered.
-  const result = await db
-    .insertInto('signature_nonces')
-    .values({ access_key_id: accessKeyId, nonce, expires_at: now + 2 * nonceWindowMs })
-    .onConflict((oc) => oc.columns(['access_key_id', 'nonce']).doNothing())
-    .executeTakeFirst();
-  if (Number(result.numInsertedOrUpdatedRows ?? 0n) !== 1) throw new AppError('SignatureNonceUsed');
-  if (Math.random() < 0.01) await sweepNonces(db, clock);
+export class NonceLedger {
+  readonly #db: Db;
+  readonly #clock: Clock;
+  #pending: PendingNonce[] = [];
+
+  constructor(db: Db, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  /** Resolves once the nonce is stored; rejects with SignatureNonceUsed when it was seen before. */
+  remember(accessKeyId: string, nonce: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => void this.#flush());
+      this.#pending.push({ accessKeyId, nonce, resolve, reject });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = [];
+    // The same nonce twice in one batch: the first is recorded, the rest are replays.
+    const first = new Map<string, PendingNonce>();
+    for (const item of batch) {
+      const id = `${item.accessKeyId}\n${item.nonce}`;
+      if (first.has(id)) item.reject(new AppError('SignatureNonceUsed'));
+      else first.set(id, item);
+    }
+    const unique = [...first.values()];
+    try {
+      const stored = await this.#insert(unique);
+      for (const item of unique) {
+        if (stored.has(`${item.accessKeyId}\n${item.nonce}`)) item.resolve();
+        else item.reject(new AppError('SignatureNonceUsed'));
+      }
+    } catch (err) {
+      for (const item of unique) item.reject(err);
+    }
+    if (Math.random() < 0.01 * batch.length) await sweepNonces(this.#db, this.#clock).catch(() => undefined);
+  }
+
+  /** The `key\nnonce` pairs this call stored; the others were there already. */
+  async #insert(items: readonly PendingNonce[]): Promise<Set<string>> {
+    // Entries live two windows: a request stamped at the window's far edge is still covered.
+    const expiresAt = this.#clock.nowMs() + 2 * nonceWindowMs;
+    const stored = new Set<string>();
+    for (let start = 0; start < items.length; start += rowsPerStatement) {
+      const rows = await this.#db
+        .insertInto('signature_nonces')
+        .values(items.slice(start, start + rowsPerStatement).map((i) => ({ access_key_id: i.accessKeyId, nonce: i.nonce, expires_at: expiresAt })))
+        .onConflict((oc) => oc.columns(['access_key_id', 'nonce']).doNothing())
+        .returning(['access_key_id', 'nonce'])
+        .execute();
+      for (const row of rows) stored.add(`${row.access_key_id}\n${row.nonce}`);
+    }
+    return stored;
+  }
 }
 
 export async function sweepNonces(db: Db, clock: Clock): Promise<number> {

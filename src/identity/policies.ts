@@ -78,9 +78,3 @@ export async function attachPolicy(db: Db, clock: Clock, accessKeyId: string, do
 export async function detachPolicy(db: Db, accessKeyId: string): Promise<void> {
   await db.deleteFrom('key_policies').where('access_key_id', '=', accessKeyId).execute();
 }
-
-/** The key's policy, or undefined: a key with no policy has its account's full access. */
-export async function loadPolicy(db: Db, accessKeyId: string): Promise<PolicyDocument | undefined> {
-  const row = await db.selectFrom('key_policies').select('document').where('access_key_id', '=', accessKeyId).executeTakeFirst();
-  return row === undefined ? undefined : parsePolicy(row.document);
-}

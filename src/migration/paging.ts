@@ -34,3 +34,12 @@ export function idFilter(name: string, ids: readonly string[] | undefined): read
   if (ids.length > maxIdsPerFilter) throw new AppError('InvalidParameter', { name, reason: `has ${ids.length} ids; at most ${maxIdsPerFilter} are accepted` });
   return ids;
 }
+
+/**
+ * The total behind a page of `rows` rows: a page that is not full and not past the end closes the
+ * list, so its total needs no count; otherwise `count` asks the database.
+ */
+export async function pageTotal(window: { readonly offset: number; readonly pageSize: number }, rows: number, count: () => Promise<number>): Promise<number> {
+  if (rows < window.pageSize && (rows > 0 || window.offset === 0)) return window.offset + rows;
+  return count();
+}

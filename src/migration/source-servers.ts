@@ -4,7 +4,7 @@ import { setAccessKeyStatus } from '../identity/access-keys.ts';
 import type { SourceServerTable } from '../store/schema-smc.ts';
 import { type AgentSettings, agentSettings } from './agent-settings.ts';
 import { isUniqueViolation } from './db-errors.ts';
-import { type Page, type PageRequest, idFilter, pageWindow } from './paging.ts';
+import { type Page, type PageRequest, idFilter, pageTotal, pageWindow } from './paging.ts';
 import { jobState, transition } from './replication-job-rows.ts';
 import { statusOf } from './replication-job-states.ts';
 import { scheduleSmcJob, smcJobKinds } from './replication-schedules.ts';
@@ -165,23 +165,48 @@ export async function describeSourceServers(ctx: ServiceContext, filter: Describ
     query = query.where((eb) => eb.exists(eb.selectFrom('replication_jobs').select('replication_jobs.id').whereRef('replication_jobs.source_id', '=', 'source_servers.id').where('replication_jobs.job_type', 'in', jobTypes)));
   }
   for (const condition of hasTags('sourceserver', 'source_servers.id', tagFilters)) query = query.where(condition);
-  const total = await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   const rows = await query
     .selectAll('source_servers')
     .select(hasActiveJobSql.as('has_active_job'))
+    .select((eb) =>
+      eb
+        .selectFrom('replication_jobs as newest')
+        .select('newest.id')
+        .whereRef('newest.source_id', '=', 'source_servers.id')
+        .orderBy('newest.created_at', 'desc')
+        .orderBy('newest.id', 'desc')
+        .limit(1)
+        .as('newest_job_id'),
+    )
+    .select((eb) =>
+      eb
+        .exists(
+          eb
+            .selectFrom('smc_tags')
+            .select('smc_tags.resource_id')
+            .where('smc_tags.account_id', '=', ctx.accountId)
+            .where('smc_tags.resource_type', '=', 'sourceserver')
+            .whereRef('smc_tags.resource_id', '=', 'source_servers.id'),
+        )
+        .as('has_tags'),
+    )
     .orderBy('source_servers.created_at', 'desc')
     .orderBy('source_servers.id')
     .limit(pageSize)
     .offset(offset)
     .execute();
-  const ids = rows.map((r) => r.id);
-  const newestJobs = ids.length === 0 ? [] : await db.selectFrom('replication_jobs').select(['id', 'source_id']).where('source_id', 'in', ids).orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
-  const tags = await tagsOf(db, 'sourceserver', ids);
-  const items = rows.map(({ has_active_job, ...row }) => {
-    const state = sourceState({ deleting: Number(row.deleting) === 1, lastSeenAtMs: Number(row.last_seen_at), hasActiveJob: Boolean(Number(has_active_job)) }, now, settings);
-    return sourceServerView(row, state, newestJobs.find((j) => j.source_id === row.id)?.id ?? '', tags.get(row.id) ?? [], settings);
+  const totalCount = await pageTotal({ offset, pageSize }, rows.length, async () => Number((await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n));
+  // Tags are read only for the sources that have any: most pages then take this one statement.
+  const tags = await tagsOf(
+    db,
+    'sourceserver',
+    rows.filter((r) => Boolean(Number(r.has_tags))).map((r) => r.id),
+  );
+  const items = rows.map((row) => {
+    const state = sourceState({ deleting: Number(row.deleting) === 1, lastSeenAtMs: Number(row.last_seen_at), hasActiveJob: Boolean(Number(row.has_active_job)) }, now, settings);
+    return sourceServerView(row, state, row.newest_job_id ?? '', tags.get(row.id) ?? [], settings);
   });
-  return { pageNumber, pageSize, totalCount: Number(total.n), items };
+  return { pageNumber, pageSize, totalCount, items };
 }
 
 /** Rename or redescribe a source server, in any state but Deleting; names stay unique in the account. */

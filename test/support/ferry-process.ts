@@ -26,7 +26,9 @@ export interface ServeArgs {
 }
 
 export function startFerry(args: ServeArgs): Promise<FerryServer> {
-  const argv = [ferryBin, 'serve', '--listen', '127.0.0.1:0', '--data', args.data, ...(args.db === undefined ? [] : ['--db', args.db]), ...(args.extra ?? [])];
+  // FERRY_SERVE_NODE_ARGS passes flags such as --cpu-prof to the server's node, for profiling benchmarks.
+  const nodeArgs = (process.env['FERRY_SERVE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const argv = [...nodeArgs, ferryBin, 'serve', '--listen', '127.0.0.1:0', '--data', args.data, ...(args.db === undefined ? [] : ['--db', args.db]), ...(args.extra ?? [])];
   const child = spawn(process.execPath, argv, { cwd: repoRoot, env: { ...process.env, ...args.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));

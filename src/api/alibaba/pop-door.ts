@@ -7,10 +7,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { systemClock } from '../../core/clock.ts';
 import { AppError, toAppError } from '../../core/errors.ts';
-import { type AccessKeyWithSecret, loadAccessKey } from '../../identity/access-keys.ts';
+import type { AccessKeyWithSecret, KeyWithPolicy } from '../../identity/access-keys.ts';
 import { hashParams, withIdempotency } from '../../identity/idempotency.ts';
-import { rememberNonce } from '../../identity/nonces.ts';
-import { evaluatePolicy, loadPolicy } from '../../identity/policies.ts';
+import { evaluatePolicy } from '../../identity/policies.ts';
 import { RequestLimiter } from '../../identity/rate-limit.ts';
 import type { ServiceContext } from '../../migration/service-context.ts';
 import type { Runtime } from '../runtime.ts';
@@ -23,9 +22,7 @@ import { type AccessDeniedDetail, errorResponse, renderBody, successBody } from 
 import { readV1Auth, verifyV1Signature } from './signature-v1.ts';
 import { acs3Algorithm, readV3Auth, verifyV3Signature } from '../common/signature-v3.ts';
 
-interface Caller {
-  readonly key: AccessKeyWithSecret;
-}
+type Caller = KeyWithPolicy;
 
 /** Thrown inside the door with the extra body fields some errors carry. */
 class DeniedError extends Error {
@@ -50,8 +47,19 @@ function bodyText(request: FastifyRequest): Buffer {
   return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
 }
 
-/** Query and form-body params of the request, decoded. */
+const decodedParams = new WeakMap<FastifyRequest, ParamMap>();
+
+/** Query and form-body params of the request, decoded once per request. */
 function requestParams(request: FastifyRequest): ParamMap {
+  let params = decodedParams.get(request);
+  if (params === undefined) {
+    params = decodeRequestParams(request);
+    decodedParams.set(request, params);
+  }
+  return params;
+}
+
+function decodeRequestParams(request: FastifyRequest): ParamMap {
   const rawUrl = request.raw.url ?? '/';
   const q = rawUrl.indexOf('?');
   const query = decodeParams(q === -1 ? '' : rawUrl.slice(q + 1));
@@ -80,16 +88,16 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
     if (authorization !== undefined && authorization.trim().startsWith(acs3Algorithm)) {
       const auth = readV3Auth(request.headers);
       if (!auth.ok) throw new AppError('IncompleteSignature', { reason: auth.reason });
-      const key = await loadAccessKey(db, runtime.secrets, auth.value.accessKeyId);
+      const caller = await runtime.keys.find(auth.value.accessKeyId);
       const rawUrl = request.raw.url ?? '/';
       const q = rawUrl.indexOf('?');
       const query = decodeParams(q === -1 ? '' : rawUrl.slice(q + 1));
       if (!query.ok) throw paramFailureError(query);
       const path = (q === -1 ? rawUrl : rawUrl.slice(0, q)) || '/';
-      const verdict = verifyV3Signature({ method: request.method, path, query: query.params, headers: request.headers, body: bodyText(request) }, auth.value, key.secret);
+      const verdict = verifyV3Signature({ method: request.method, path, query: query.params, headers: request.headers, body: bodyText(request) }, auth.value, caller.key.secret);
       if (!verdict.ok) throw new AppError('SignatureDoesNotMatch', { stringToSign: verdict.stringToSign ?? verdict.reason });
-      await admit(key, auth.value.date, auth.value.signatureNonce, nowMs);
-      return { key };
+      await admit(caller.key, auth.value.date, auth.value.signatureNonce, nowMs);
+      return caller;
     }
     if (authorization !== undefined) throw new AppError('IncompleteSignature', { reason: `the Authorization scheme is not ${acs3Algorithm}` });
     const auth = readV1Auth(params);
@@ -98,11 +106,11 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
         ? new AppError('MissingParameter', { name: auth.field })
         : new AppError('IncompleteSignature', { reason: `${auth.field} ${auth.reason}` });
     }
-    const key = await loadAccessKey(db, runtime.secrets, auth.value.accessKeyId);
-    const verdict = verifyV1Signature(request.method, params, key.secret);
+    const caller = await runtime.keys.find(auth.value.accessKeyId);
+    const verdict = verifyV1Signature(request.method, params, caller.key.secret);
     if (!verdict.ok) throw new AppError('SignatureDoesNotMatch', { stringToSign: verdict.stringToSign });
-    await admit(key, auth.value.timestamp, auth.value.signatureNonce, nowMs);
-    return { key };
+    await admit(caller.key, auth.value.timestamp, auth.value.signatureNonce, nowMs);
+    return caller;
   }
 
   /** After the signature holds: the key must be active, the time fresh, the nonce new. */
@@ -115,11 +123,11 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
         : new AppError('InvalidTimeStampExpired', { value: time, serverTime: new Date(nowMs).toISOString().replace(/\.\d{3}Z$/, 'Z') });
     }
     if (nonce.length > 128) throw new AppError('IncompleteSignature', { reason: 'the signature nonce is longer than 128 characters' });
-    await rememberNonce(db, runtime.clock, key.id, nonce);
+    await runtime.nonces.remember(key.id, nonce);
   }
 
-  async function authorize(caller: Caller, action: PopAction, params: never): Promise<void> {
-    const policy = await loadPolicy(db, caller.key.id);
+  function authorize(caller: Caller, action: PopAction, params: never): void {
+    const { policy } = caller;
     if (policy === undefined) return;
     const actionName = `${action.product}:${action.name}`;
     const resources = action.resources?.(params, caller.key.accountId) ?? [`acs:${action.product}:*:${caller.key.accountId}:*`];
@@ -154,7 +162,7 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
     if (limited === 'api') throw new AppError('ThrottlingApi', { ratePerSecond: limiter.limits.apiPerSecond, action: action.name });
     const decoded = decodeFlatParams(action.params, params);
     if (!decoded.ok) throw paramFailureError(decoded);
-    await authorize(caller, action, decoded.value as never);
+    authorize(caller, action, decoded.value as never);
     const ctx: ServiceContext = {
       database: runtime.database,
       clock: runtime.clock,

@@ -7,7 +7,6 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.ts';
-import { loadAccessKey } from '../../identity/access-keys.ts';
 import { listDedicatedHosts, showColdMigrationJob, showServer, startColdMigration } from '../../migration/cold-migration.ts';
 import type { ServiceContext } from '../../migration/service-context.ts';
 import { classifyError } from '../common/errors-http.ts';
@@ -96,7 +95,7 @@ export function registerHuaweiDoor(app: FastifyInstance, runtime: Runtime): void
     const sdkDate = header(request, 'x-sdk-date') ?? '';
     const dateMs = parseSdkDate(sdkDate);
     if (dateMs === undefined) throw new AppError('IncompleteSignature', { reason: 'X-Sdk-Date must be YYYYMMDDTHHMMSSZ in UTC' });
-    const key = await loadAccessKey(db, runtime.secrets, auth.value.accessKeyId);
+    const { key } = await runtime.keys.find(auth.value.accessKeyId);
     const signed = sdkRequest(request);
     if (!verifySdkSignature(signed, auth.value, sdkDate, key.secret)) {
       throw new AppError('SignatureDoesNotMatch', { stringToSign: sdkStringToSign(signed, auth.value.signedHeaders, sdkDate).replaceAll('\n', '\\n') });

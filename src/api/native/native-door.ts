@@ -13,9 +13,8 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefault } from 'fastify';
 import { systemClock } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
-import { type AccessKeyWithSecret, loadAccessKey } from '../../identity/access-keys.ts';
-import { rememberNonce } from '../../identity/nonces.ts';
-import { evaluatePolicy, loadPolicy } from '../../identity/policies.ts';
+import type { KeyWithPolicy } from '../../identity/access-keys.ts';
+import { evaluatePolicy } from '../../identity/policies.ts';
 import type { ServiceContext } from '../../migration/service-context.ts';
 import { checkRequestTime } from '../common/request-time.ts';
 import { decodeParams } from '../common/percent-encoding.ts';
@@ -38,18 +37,16 @@ export interface NativeDeps {
   /** A service context for the caller of this request. */
   context(request: FastifyRequest): ServiceContext;
   /** Check the caller's policy for `ferry:<action>` on `resource` (default: everything of the account). */
-  authorize(request: FastifyRequest, action: string, resource?: string): Promise<void>;
+  authorize(request: FastifyRequest, action: string, resource?: string): void;
 }
 
 /** A group of native routes; registered inside the authenticated `/api/v1` scope. */
 export type NativeRoutes = (scope: NativeScope, deps: NativeDeps) => void;
 
-const callers = new WeakMap<FastifyRequest, { caller: NativeCaller; key: AccessKeyWithSecret }>();
+const callers = new WeakMap<FastifyRequest, { caller: NativeCaller; found: KeyWithPolicy }>();
 const rawBodies = new WeakMap<FastifyRequest, Buffer>();
 
 export function registerNativeDoor(app: FastifyInstance, runtime: Runtime, routes: readonly NativeRoutes[]): void {
-  const db = runtime.database.db;
-
   async function authenticate(request: FastifyRequest): Promise<void> {
     const authorization = request.headers.authorization;
     if (authorization === undefined || !authorization.trim().startsWith(acs3Algorithm)) {
@@ -57,7 +54,8 @@ export function registerNativeDoor(app: FastifyInstance, runtime: Runtime, route
     }
     const auth = readV3Auth(request.headers);
     if (!auth.ok) throw new AppError('IncompleteSignature', { reason: auth.reason });
-    const key = await loadAccessKey(db, runtime.secrets, auth.value.accessKeyId);
+    const found = await runtime.keys.find(auth.value.accessKeyId);
+    const { key } = found;
     const rawUrl = request.raw.url ?? '/';
     const q = rawUrl.indexOf('?');
     const query = decodeParams(q === -1 ? '' : rawUrl.slice(q + 1));
@@ -74,8 +72,8 @@ export function registerNativeDoor(app: FastifyInstance, runtime: Runtime, route
         ? new AppError('InvalidTimeStampFormat', { value: auth.value.date })
         : new AppError('InvalidTimeStampExpired', { value: auth.value.date, serverTime: new Date(nowMs).toISOString() });
     }
-    await rememberNonce(db, runtime.clock, key.id, auth.value.signatureNonce);
-    callers.set(request, { caller: { accountId: key.accountId, accessKeyId: key.id }, key });
+    await runtime.nonces.remember(key.id, auth.value.signatureNonce);
+    callers.set(request, { caller: { accountId: key.accountId, accessKeyId: key.id }, found });
   }
 
   const deps: NativeDeps = {
@@ -93,9 +91,9 @@ export function registerNativeDoor(app: FastifyInstance, runtime: Runtime, route
       requestId: String(request.id),
       dataDir: runtime.dataDir,
     }),
-    authorize: async (request, action, resource) => {
-      const { caller } = callers.get(request) ?? { caller: deps.caller(request) };
-      const policy = await loadPolicy(db, caller.accessKeyId);
+    authorize: (request, action, resource) => {
+      const caller = deps.caller(request);
+      const policy = callers.get(request)?.found.policy;
       if (policy === undefined) return;
       const resourceName = resource ?? `acs:ferry:*:${caller.accountId}:*`;
       const decision = evaluatePolicy(policy, `ferry:${action}`, [resourceName]);

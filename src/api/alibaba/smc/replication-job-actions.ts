@@ -82,7 +82,7 @@ function settingsInput(p: SettingsParams): JobSettingsInput {
 }
 
 function partsWire(list: readonly PartView[]) {
-  return list.map(pascalKeys);
+  return list.map((v) => pascalKeys(v));
 }
 
 /** The newer `Disks` layout, mirrored from SystemDiskSize, SystemDiskPart and DataDisk. */
@@ -101,7 +101,7 @@ function jobWire(j: ReplicationJobView): Record<string, unknown> {
     SystemDiskParts: { SystemDiskPart: partsWire(systemDiskParts) },
     DataDisks: { DataDisk: disks.map((d) => ({ Index: d.index, Size: d.size, Parts: { Part: partsWire(d.parts) } })) },
     Disks: disksWire(j),
-    ReplicationJobRuns: { ReplicationJobRun: replicationJobRuns.map(pascalKeys) },
+    ReplicationJobRuns: { ReplicationJobRun: replicationJobRuns.map((v) => pascalKeys(v)) },
     Tags: tagsWire(tags),
   };
 }

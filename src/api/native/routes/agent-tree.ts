@@ -30,7 +30,7 @@ export const agentTreeRoutes: NativeRoutes = (scope, deps) => {
       },
     },
     async (request) => {
-      await deps.authorize(request, 'AgentUploadChunk');
+      deps.authorize(request, 'AgentUploadChunk');
       const caller = deps.caller(request);
       const source = await requireAgentSource(deps.runtime.database, caller.accountId, caller.accessKeyId);
       return receiveTreePart(deps.context(request), images, source, request.params.commandId, request.body);

@@ -56,7 +56,7 @@ export const agentRoutes: NativeRoutes = (scope, deps) => {
   });
 
   async function agentSource(request: FastifyRequest, action: string) {
-    await deps.authorize(request, action);
+    deps.authorize(request, action);
     const caller = deps.caller(request);
     return requireAgentSource(deps.runtime.database, caller.accountId, caller.accessKeyId);
   }
@@ -89,7 +89,7 @@ export const agentRoutes: NativeRoutes = (scope, deps) => {
       },
     },
     async (request) => {
-      await deps.authorize(request, 'RegisterAgent');
+      deps.authorize(request, 'RegisterAgent');
       return registerSourceServer(registration, { accountId: deps.caller(request).accountId }, request.body.name, request.body.facts);
     },
   );

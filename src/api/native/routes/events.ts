@@ -31,7 +31,7 @@ export const eventRoutes: NativeRoutes = (scope, deps) => {
       },
     },
     async (request) => {
-      await deps.authorize(request, 'SetHostState', `acs:ferry:*:*:host/${request.params.hostId}`);
+      deps.authorize(request, 'SetHostState', `acs:ferry:*:*:host/${request.params.hostId}`);
       const { state, eventType, deadlineMs } = request.body;
       return changeHostState(deps.context(request), { hostId: request.params.hostId, state, eventType, deadlineMs });
     },
@@ -51,7 +51,7 @@ export const eventRoutes: NativeRoutes = (scope, deps) => {
     },
     async (request) => {
       const ctx = deps.context(request);
-      await deps.authorize(request, 'InjectEvent', `acs:ferry:*:${ctx.accountId}:instance/${request.body.instanceId}`);
+      deps.authorize(request, 'InjectEvent', `acs:ferry:*:${ctx.accountId}:instance/${request.body.instanceId}`);
       return injectEvent(ctx, { instanceId: request.body.instanceId, eventType: request.body.eventType, windowMs: request.body.deadlineMs });
     },
   );
@@ -76,13 +76,13 @@ export const eventRoutes: NativeRoutes = (scope, deps) => {
       },
     },
     async (request) => {
-      await deps.authorize(request, 'ListEvents');
+      deps.authorize(request, 'ListEvents');
       const q = request.query;
       return listEvents(deps.context(request), { ...q, eventTypes: list(q.eventTypes) ?? [], statuses: list(q.statuses), levels: list(q.levels), resourceIds: list(q.resourceIds) });
     },
   );
   scope.get('/events/:eventId', { schema: { tags: ['events'], summary: 'One of your system events', params: EventId } }, async (request) => {
-    await deps.authorize(request, 'GetEvent');
+    deps.authorize(request, 'GetEvent');
     return getEvent(deps.context(request), request.params.eventId);
   });
   scope.post(
@@ -105,7 +105,7 @@ export const eventRoutes: NativeRoutes = (scope, deps) => {
     async (request) => {
       const ctx = deps.context(request);
       const b = request.body;
-      await deps.authorize(request, 'AnswerEvent', `acs:ferry:*:${ctx.accountId}:instance/${b.resourceId}`);
+      deps.authorize(request, 'AnswerEvent', `acs:ferry:*:${ctx.accountId}:instance/${b.resourceId}`);
       await answerEvent(ctx, b.action, { eventId: request.params.eventId, resourceId: b.resourceId, opsType: b.opsType, planTime: b.planTimeMs, dataPolicy: b.dataPolicy, password: b.password });
       return getEvent(ctx, request.params.eventId);
     },

