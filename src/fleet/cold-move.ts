@@ -10,7 +10,7 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
 import type { Database } from '../store/database.ts';
 import type { DiskTable } from '../store/schema-fleet.ts';
-import type { ComputeDriver, CopyDiskResult } from './compute-driver.ts';
+import type { ComputeDriver, CopyDiskResult, DiskLocation } from './compute-driver.ts';
 import { transitionInstance } from './instance-transition.ts';
 import { type CommittedClaim, type PlacementClaim, type Trx, commitClaimInTrx, findClaim, releaseClaimInTrx } from './placement/claims.ts';
 import { cachedPlacement } from './placement/placement.ts';
@@ -35,6 +35,15 @@ export interface ColdMoveOptions {
    * are the verified target copies the switch points the instance at.
    */
   readonly transaction?: <T>(work: (trx: Trx) => Promise<T>, copies: readonly CopyDiskResult[]) => Promise<T>;
+  /**
+   * What the caller knows already, so the move does not read it again: the claim is held (for its
+   * instance, on its host and NUMA node), the instance is Migrating, and `disks` are where its disks
+   * are, in device order. A claim released meanwhile still fails the switch-over, which re-checks it.
+   */
+  readonly known?: {
+    readonly claim: Pick<PlacementClaim, 'id' | 'hostId' | 'numaNode'> & { readonly instanceId: string };
+    readonly disks: readonly DiskLocation[];
+  };
 }
 
 export interface MovedDisk {
@@ -76,25 +85,28 @@ async function instanceDisks(database: Database, instanceId: string): Promise<Di
  */
 export async function coldMoveInstance(database: Database, driver: ComputeDriver, claimId: string, options: ColdMoveOptions): Promise<ColdMoveResult> {
   const clock = options.clock ?? systemClock;
-  const claim = await heldClaim(database, claimId);
-  const instance = await database.db.selectFrom('instances').select(['host_id', 'status']).where('id', '=', claim.instanceId).executeTakeFirstOrThrow();
-  if (instance.status !== 'Migrating' && !(await transitionInstance(database.db, claim.instanceId, 'migrate', clock.nowMs()))) {
-    throw new AppError('Conflict', { reason: `Instance ${claim.instanceId} is ${instance.status}; a cold move needs it Stopped. Stop it first.` });
+  const known = options.known?.claim.id === claimId ? options.known : undefined;
+  const claim = known?.claim ?? (await heldClaim(database, claimId));
+  if (known === undefined) {
+    const instance = await database.db.selectFrom('instances').select(['host_id', 'status']).where('id', '=', claim.instanceId).executeTakeFirstOrThrow();
+    if (instance.status !== 'Migrating' && !(await transitionInstance(database.db, claim.instanceId, 'migrate', clock.nowMs()))) {
+      throw new AppError('Conflict', { reason: `Instance ${claim.instanceId} is ${instance.status}; a cold move needs it Stopped. Stop it first.` });
+    }
   }
 
-  const disks = await instanceDisks(database, claim.instanceId);
+  const disks: readonly DiskLocation[] = known?.disks ?? (await instanceDisks(database, claim.instanceId)).map((d) => ({ diskId: d.id, hostId: d.host_id, path: d.path }));
   const copies = new Map<string, CopyDiskResult>();
   for (const [diskIndex, disk] of disks.entries()) {
-    if (disk.host_id === claim.hostId) continue;
+    if (disk.hostId === claim.hostId) continue;
     const copy = await driver.copyDiskToHost(
       {
-        source: { diskId: disk.id, hostId: disk.host_id, path: disk.path },
+        source: { diskId: disk.diskId, hostId: disk.hostId, path: disk.path },
         targetHostId: claim.hostId,
         onProgress: (p) => options.onProgress?.({ ...p, diskIndex, diskCount: disks.length }),
       },
       options.signal,
     );
-    copies.set(disk.id, copy);
+    copies.set(disk.diskId, copy);
   }
 
   const nowMs = clock.nowMs();
@@ -112,11 +124,11 @@ export async function coldMoveInstance(database: Database, driver: ComputeDriver
   const leftoverPaths: string[] = [];
   const moved: MovedDisk[] = [];
   for (const disk of disks) {
-    const copy = copies.get(disk.id);
+    const copy = copies.get(disk.diskId);
     if (copy === undefined) continue;
-    moved.push({ id: disk.id, fromPath: disk.path, toPath: copy.target.path, digest: copy.digest, copiedBytes: copy.copiedBytes, resumedAtChunk: copy.resumedAtChunk });
+    moved.push({ id: disk.diskId, fromPath: disk.path, toPath: copy.target.path, digest: copy.digest, copiedBytes: copy.copiedBytes, resumedAtChunk: copy.resumedAtChunk });
     try {
-      await driver.deleteDisk({ diskId: disk.id, hostId: disk.host_id, path: disk.path }, options.signal);
+      await driver.deleteDisk({ diskId: disk.diskId, hostId: disk.hostId, path: disk.path }, options.signal);
     } catch {
       leftoverPaths.push(disk.path);
     }

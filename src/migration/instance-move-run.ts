@@ -2,8 +2,8 @@
  * The engine job of an instance move. Every step is re-entrant, so after a crash the engine runs
  * the handler again and it carries on from the job's checkpoint and the fleet's state:
  *
- * 1. claim placement on the target; one fenced write records the claim, the instance's disks and
- *    power state, and marks it Stopping (a claim a crash left unrecorded is adopted, never leaked);
+ * 1. one fenced write claims placement on the target and records the claim, the instance's disks
+ *    and power state, and marks it Stopping: a claim is never made without its record;
  * 2. stop the instance; one fenced write marks it Stopped and Migrating;
  * 3. recreate abandoned data disks empty on the target (data policy);
  * 4. cold move (fleet/cold-move.ts): copy the disks, verified, resuming from the copies'
@@ -22,6 +22,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { AppError, isAppError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
 import type { Trx } from '../engine/job-store.ts';
 import { type JobContext, type JobHandler, PermanentJobError } from '../engine/worker.ts';
 import {
@@ -31,9 +32,11 @@ import {
   type InstanceStatus,
   type MoveProgress,
   NoValidHostError,
-  claimPlacement,
+  type Placement,
+  type PlacementClaim,
   coldMoveInstance,
   isComputeDriverError,
+  placementFor,
   rollbackColdMove,
   transitionInstance,
   transitionInstanceThrough,
@@ -87,6 +90,15 @@ const gib = 1024 ** 3;
 
 /** Share of the progress bar the copy takes; switching and starting take the rest. */
 const copyShareBp = 9000;
+
+/** The move's placement claim as the run needs it. */
+interface MoveClaim {
+  readonly id: string;
+  readonly hostId: string;
+  readonly state: string;
+  /** Known when this run made the claim; read back claims leave it out. */
+  readonly numaNode?: number;
+}
 
 /** The handler every node runs for `instance-move` jobs. */
 export function instanceMoveHandler(deps: MoveDeps): JobHandler {
@@ -180,26 +192,31 @@ class MoveRun {
     const { database, driver, clock } = this.#deps;
     const signal = this.#ctx.signal;
     const wasRunning = this.#wasRunning ?? (await this.#startable());
-    const claim = await this.#claim();
-    if (claim.state === 'released') {
-      throw new AppError('Conflict', { reason: `The placement claim ${claim.id} of this move was released before the move committed (it expired); start the move again.` });
-    }
-    if (this.#wasRunning === null || this.#row.claim_id !== claim.id) await this.#recordStart(claim, wasRunning);
+    const claim = await this.#claimAndRecord(wasRunning);
     let leftoverPaths: string[];
+    /** The disks' paths on the target, in device order, when this run knows them all. */
+    let startPaths: string[] | undefined;
     if (claim.state === 'held') {
       const sources = await this.#recordSources();
       await this.#stopForCopy(sources);
       await this.#abandonDataDisks(claim.hostId, sources);
       // The first progress write comes half a second into the copy: a small disk needs none.
       this.#lastProgressAtMs = clock.nowMs();
+      // With nothing abandoned, the disks are where the checkpoint says and the instance is Migrating (just written).
+      const known =
+        claim.numaNode !== undefined && this.#status === 'Migrating' && (this.#checkpoint.abandoned ?? []).length === 0
+          ? { claim: { id: claim.id, hostId: claim.hostId, numaNode: claim.numaNode, instanceId: this.#plan.instanceId }, disks: sources }
+          : undefined;
       const moved = await coldMoveInstance(database, driver, claim.id, {
         signal,
         clock,
         onProgress: (p) => this.#noteProgress(p, sources),
         transaction: (work, copies) => this.#switchOver(work, copies, this.#plan.startAfter ?? wasRunning),
+        ...(known === undefined ? {} : { known }),
       });
       const deleted = new Set(moved.disks.map((d) => d.fromPath).filter((path) => !moved.leftoverPaths.includes(path)));
       leftoverPaths = await this.#deleteSources(deleted);
+      if (known !== undefined && moved.disks.length === sources.length) startPaths = moved.disks.map((d) => d.toPath);
     } else {
       // Committed by an earlier attempt that stopped short of the end: finish its cleanup and changes.
       leftoverPaths = await this.#deleteSources(new Set());
@@ -208,7 +225,7 @@ class MoveRun {
         await this.#update(trx, { phase: 'switching', progress_bp: copyShareBp });
       });
     }
-    if (this.#plan.startAfter ?? wasRunning) await this.#start(claim.hostId);
+    if (this.#plan.startAfter ?? wasRunning) await this.#start(claim.hostId, startPaths);
     const outcome: MoveOutcome = {
       hostId: claim.hostId,
       rolledBack: false,
@@ -245,32 +262,57 @@ class MoveRun {
   }
 
   /**
-   * One fenced write: the move runs, on `claim`, with the instance's power state and disks as they
-   * were (checkpointed with the claim id, so a retry still knows them); a running instance becomes Stopping.
+   * The move's placement claim, recorded: the checkpointed or recorded one, one a crash of an older
+   * version left unrecorded, or a new one claimed in the fenced write that records it (`#recordStart`).
    */
-  async #recordStart(claim: { id: string; hostId: string; state: string }, wasRunning: boolean): Promise<void> {
+  async #claimAndRecord(wasRunning: boolean): Promise<MoveClaim> {
+    // Claims are made in the write that records them; only an older version's run could leave one unrecorded.
+    const claimId = this.#checkpoint.claimId ?? this.#row.claim_id ?? (this.#ctx.job.attempts > 1 ? await this.#unrecordedClaim() : undefined);
+    if (claimId === undefined) return this.#recordStart(undefined, wasRunning);
+    const row = await this.#deps.database.db.selectFrom('placement_claims').select(['id', 'host_id', 'state']).where('id', '=', claimId).executeTakeFirstOrThrow();
+    const claim: MoveClaim = { id: row.id, hostId: row.host_id, state: row.state };
+    if (claim.state === 'released') {
+      throw new AppError('Conflict', { reason: `The placement claim ${claim.id} of this move was released before the move committed (it expired); start the move again.` });
+    }
+    if (this.#wasRunning === null || this.#row.claim_id !== claim.id) await this.#recordStart(claim, wasRunning);
+    return claim;
+  }
+
+  /**
+   * One fenced write: the move runs, on `claim` (or on a claim made in this same transaction), with
+   * the instance's power state and disks as they were (checkpointed with the claim id, so a retry
+   * still knows them); a running instance becomes Stopping.
+   */
+  async #recordStart(claim: MoveClaim | undefined, wasRunning: boolean): Promise<MoveClaim> {
     const sourceDisks = this.#checkpoint.sourceDisks ?? (await this.#readSources());
-    const checkpoint: MoveCheckpoint = { ...this.#checkpoint, claimId: claim.id, sourceDisks };
+    // A new claim's id is chosen first, so the checkpoint written by the fencing UPDATE can name it.
+    const claimId = claim?.id ?? newId('pc');
+    const checkpoint: MoveCheckpoint = { ...this.#checkpoint, claimId, sourceDisks };
     const now = this.#deps.clock.nowMs();
-    const stop = claim.state === 'held' && this.#status === 'Running';
-    const stopped = await this.#ctx.fenced(
+    const claimIn = claim === undefined ? await this.#claimer(claimId) : () => Promise.resolve({ held: claim, noteCommitted: () => undefined });
+    const { held, noteCommitted, stopped } = await this.#ctx.fenced(
       async (trx) => {
+        const { held, noteCommitted } = await claimIn(trx);
         await this.#update(trx, {
           state: 'running',
           started_at: this.#row.started_at ?? now,
           was_running: wasRunning ? 1 : 0,
-          claim_id: claim.id,
-          to_host_id: claim.hostId,
-          ...(claim.state === 'held' ? { phase: 'stopping' as const } : {}),
+          claim_id: held.id,
+          to_host_id: held.hostId,
+          ...(held.state === 'held' ? { phase: 'stopping' as const } : {}),
         });
-        return stop && (await transitionInstance(trx, this.#plan.instanceId, 'stop', now));
+        const stop = held.state === 'held' && this.#status === 'Running';
+        return { held, noteCommitted, stopped: stop && (await transitionInstance(trx, this.#plan.instanceId, 'stop', now)) };
       },
       { checkpoint },
     );
+    noteCommitted();
+    const stop = held.state === 'held' && this.#status === 'Running';
     this.#checkpoint = checkpoint;
     this.#wasRunning = wasRunning;
-    this.#row = { ...this.#row, claim_id: claim.id, to_host_id: claim.hostId };
+    this.#row = { ...this.#row, claim_id: held.id, to_host_id: held.hostId };
     this.#status = stopped ? 'Stopping' : stop ? undefined : this.#status;
+    return held;
   }
 
   /** Stop the instance where it is, then one fenced write: Stopped, then Migrating, the move copying. */
@@ -323,8 +365,11 @@ class MoveRun {
     return switched;
   }
 
-  /** Power the instance on at `hostId`: Starting, the driver's start; Running is written with the move's end. */
-  async #start(hostId: string): Promise<void> {
+  /**
+   * Power the instance on at `hostId` from its disks (`diskPaths` in device order, or read them):
+   * Starting, the driver's start; Running is written with the move's end.
+   */
+  async #start(hostId: string, diskPaths?: readonly string[]): Promise<void> {
     const { database, driver, clock } = this.#deps;
     const instanceId = this.#plan.instanceId;
     let status = this.#status ?? (await instanceStatus(database.db, instanceId));
@@ -334,23 +379,15 @@ class MoveRun {
       if (status === 'Starting') await this.#setPhase('starting', 9500);
     }
     if (status !== 'Starting') throw new AppError('InstanceStatusInvalid', { instanceId, status, action: 'starting it after a move', allowed: 'Stopped' });
-    const disks = await database.db.selectFrom('disks').select('path').where('instance_id', '=', instanceId).orderBy('device_index').execute();
+    const paths = diskPaths ?? (await database.db.selectFrom('disks').select('path').where('instance_id', '=', instanceId).orderBy('device_index').execute()).map((d) => d.path);
     try {
-      await driver.start({ instanceId, hostId, diskPaths: disks.map((d) => d.path) }, this.#ctx.signal);
+      await driver.start({ instanceId, hostId, diskPaths: [...paths] }, this.#ctx.signal);
     } catch (err) {
       await transitionInstance(database.db, instanceId, 'startFailed', clock.nowMs());
       this.#status = undefined;
       throw err;
     }
     this.#status = 'Starting';
-  }
-
-  /** The move's placement claim: the checkpointed or recorded one, one a crash left unrecorded, or a new one. */
-  async #claim(): Promise<{ id: string; hostId: string; state: string }> {
-    const claimId = this.#checkpoint.claimId ?? this.#row.claim_id ?? (await this.#unrecordedClaim());
-    if (claimId === undefined) return this.#newClaim();
-    const claim = await this.#deps.database.db.selectFrom('placement_claims').select(['id', 'host_id', 'state']).where('id', '=', claimId).executeTakeFirstOrThrow();
-    return { id: claim.id, hostId: claim.host_id, state: claim.state };
   }
 
   /** Only one move of an instance runs at a time, so a held claim for it made since this move began is this move's. */
@@ -365,18 +402,34 @@ class MoveRun {
     return orphan?.id;
   }
 
-  async #newClaim(): Promise<{ id: string; hostId: string; state: string }> {
+  /**
+   * How to claim placement on the target, named `claimId`, in a transaction; `noteCommitted` tells
+   * this process's capacity index once that transaction has committed. The index is loaded first:
+   * on SQLite a read outside the transaction would wait for it forever.
+   */
+  async #claimer(claimId: string): Promise<(trx: Trx) => Promise<{ held: MoveClaim; noteCommitted: () => void }>> {
+    const placement = await placementFor(this.#deps.database);
+    return async (trx) => {
+      const made = await this.#newClaim(trx, placement, claimId);
+      return { held: { id: made.id, hostId: made.hostId, state: made.state, numaNode: made.numaNode }, noteCommitted: () => placement.noteClaimed(made) };
+    };
+  }
+
+  async #newClaim(trx: Trx, placement: Placement, claimId: string): Promise<PlacementClaim> {
     const plan = this.#plan;
     try {
-      const claim = await claimPlacement(this.#deps.database, {
-        instanceId: plan.instanceId,
-        accountId: this.#row.account_id,
-        zoneId: plan.targetZoneId,
-        ...(plan.instanceType === plan.fromInstanceType ? {} : { instanceTypeId: plan.instanceType }),
-        ...(plan.dedicatedHostId === null ? {} : { dedicatedHostId: plan.dedicatedHostId }),
-        ttlMs: claimTtlMs,
-      });
-      return { id: claim.id, hostId: claim.hostId, state: claim.state };
+      return await placement.claimInTrx(
+        trx,
+        {
+          instanceId: plan.instanceId,
+          accountId: this.#row.account_id,
+          zoneId: plan.targetZoneId,
+          ...(plan.instanceType === plan.fromInstanceType ? {} : { instanceTypeId: plan.instanceType }),
+          ...(plan.dedicatedHostId === null ? {} : { dedicatedHostId: plan.dedicatedHostId }),
+          ttlMs: claimTtlMs,
+        },
+        claimId,
+      );
     } catch (err) {
       if (err instanceof NoValidHostError) throw new AppError('MoveNoCapacity', { reason: failReason(err) }, { cause: err });
       throw err;

@@ -106,11 +106,11 @@ function isUniqueViolation(err: unknown): boolean {
 }
 
 /**
- * Reserve `req`'s size on `hostId`/`node` and record the claim, all in `trx`. Returns undefined
- * when the node no longer has room or the host no longer qualifies (the caller refreshes and
- * tries again); throws ClaimRace when an anti-affine instance got there first.
+ * Reserve `req`'s size on `hostId`/`node` and record the claim (named `claimId`, default a new id),
+ * all in `trx`. Returns undefined when the node no longer has room or the host no longer qualifies
+ * (the caller refreshes and tries again); throws ClaimRace when an anti-affine instance got there first.
  */
-export async function insertClaim(trx: Trx, dialect: DialectName, hostId: string, node: number, req: ResolvedRequest, nowMs: number): Promise<PlacementClaim | undefined> {
+export async function insertClaim(trx: Trx, dialect: DialectName, hostId: string, node: number, req: ResolvedRequest, nowMs: number, claimId?: string): Promise<PlacementClaim | undefined> {
   if (req.instanceId !== null) {
     const held = await trx.selectFrom('placement_claims').select('id').where('instance_id', '=', req.instanceId).where('state', '=', 'held').executeTakeFirst();
     if (held !== undefined) throw heldAlready(req.instanceId, held.id);
@@ -155,7 +155,7 @@ export async function insertClaim(trx: Trx, dialect: DialectName, hostId: string
     if (placed !== undefined || claimed !== undefined) throw new ClaimRace(hostId);
   }
   const row: PlacementClaimTable = {
-    id: newId('pc'),
+    id: claimId ?? newId('pc'),
     host_id: hostId,
     node,
     instance_id: req.instanceId,
@@ -222,10 +222,14 @@ export async function releaseClaimInTrx(trx: Trx, dialect: DialectName, claimId:
  * target pool (a cold move switches them earlier in the same `trx`).
  */
 export async function commitClaimInTrx(trx: Trx, dialect: DialectName, claimId: string, nowMs: number): Promise<CommittedClaim> {
-  const claim = await requireClaim(trx, dialect, claimId);
-  if (claim.state !== 'held') {
+  // Held to committed in one guarded UPDATE, which also locks the claim; what it holds comes back with it.
+  const row = await trx.updateTable('placement_claims').set({ state: 'committed', updated_at: nowMs }).where('id', '=', claimId).where('state', '=', 'held').returningAll().executeTakeFirst();
+  if (row === undefined) {
+    const claim = await requireClaim(trx, dialect, claimId);
     throw new AppError('Conflict', { reason: `Placement claim ${claimId} is ${claim.state}; only a held claim can be committed.` });
   }
+  // Every error below is thrown in `trx`, whose caller rolls it back: the claim stays held.
+  const claim = toClaim(row);
   if (claim.instanceId === null) {
     throw new AppError('InvalidParameter', { name: 'claimId', reason: `claim ${claimId} reserves capacity for no instance, so there is nothing to move; release it instead` });
   }
@@ -250,9 +254,8 @@ export async function commitClaimInTrx(trx: Trx, dialect: DialectName, claimId: 
     .set({ host_id: claim.hostId, numa_node: claim.numaNode, vcpus: claim.vcpus, memory_mib: claim.memoryMib, updated_at: nowMs })
     .where('id', '=', claim.instanceId)
     .execute();
-  await trx.updateTable('placement_claims').set({ state: 'committed', updated_at: nowMs }).where('id', '=', claimId).execute();
   return {
-    claim: { ...claim, state: 'committed', updatedAtMs: nowMs },
+    claim,
     instanceId: claim.instanceId,
     fromHostId: from.hostId,
     fromNode: from.node,

@@ -5,7 +5,7 @@
  */
 import { type Clock, systemClock } from '../../core/clock.ts';
 import { AppError } from '../../core/errors.ts';
-import type { Database } from '../../store/database.ts';
+import type { Database, Db } from '../../store/database.ts';
 import { CapacityIndex } from './capacity-index.ts';
 import {
   ClaimRace,
@@ -16,6 +16,7 @@ import {
   insertClaim,
   loadHostSnapshots,
   releaseClaimInTrx,
+  type Trx,
 } from './claims.ts';
 import { type DryRunResult, describeRequest, explainPlacement, summarizeRejections } from './dry-run.ts';
 import { type PlacementRequest, type ResolvedRequest, resolveRequest } from './request.ts';
@@ -82,17 +83,17 @@ export class Placement {
     return this.#index;
   }
 
-  /** Reload every host from the database. */
-  async refresh(): Promise<void> {
+  /** Reload every host from the database (through `db`, a transaction's reads, when given). */
+  async refresh(db: Db | Trx = this.#database.db): Promise<void> {
     const now = this.#clock.nowMs();
-    this.#index = CapacityIndex.fromSnapshots(await loadHostSnapshots(this.#database.db));
+    this.#index = CapacityIndex.fromSnapshots(await loadHostSnapshots(db));
     this.#loadedAtMs = now;
     this.stats.fullReloads += 1;
   }
 
   /** Reload the given hosts (after the database refused a claim on them, or a state change). */
-  async refreshHosts(hostIds: readonly string[]): Promise<void> {
-    const snapshots = await loadHostSnapshots(this.#database.db, hostIds);
+  async refreshHosts(hostIds: readonly string[], db: Db | Trx = this.#database.db): Promise<void> {
+    const snapshots = await loadHostSnapshots(db, hostIds);
     const found = new Set(snapshots.map((s) => s.id));
     for (const snapshot of snapshots) this.#index.upsertHost(snapshot);
     for (const id of hostIds) if (!found.has(id)) this.#index.removeHost(id);
@@ -113,35 +114,63 @@ export class Placement {
   async claim(request: PlacementRequest): Promise<PlacementClaim> {
     await this.#reloadIfOld();
     const { db, dialect } = this.#database;
-    let req = await resolveRequest(db, request);
+    const claim = await this.#place(db, await resolveRequest(db, request), (hostId, node, req) =>
+      db.transaction().execute((trx) => insertClaim(trx, dialect, hostId, node, req, this.#clock.nowMs())),
+    );
+    this.noteClaimed(claim);
+    return claim;
+  }
+
+  /**
+   * Reserve capacity for `request` inside the caller's transaction, so that the claim (named
+   * `claimId`) commits or rolls back with the caller's own writes; every read goes through `trx`.
+   * Once `trx` has committed, tell the index with `noteClaimed`. A request with anti-affinity
+   * needs a transaction per attempt: use `claim`.
+   */
+  async claimInTrx(trx: Trx, request: PlacementRequest, claimId?: string): Promise<PlacementClaim> {
+    if ((request.antiAffinity?.instanceIds?.length ?? 0) > 0) {
+      throw new AppError('InvalidParameter', { name: 'antiAffinity', reason: 'a claim inside a caller\'s transaction cannot take anti-affinity instances; use Placement.claim' });
+    }
+    await this.#reloadIfOld(trx);
+    const { dialect } = this.#database;
+    return this.#place(trx, await resolveRequest(trx, request), (hostId, node, req) => insertClaim(trx, dialect, hostId, node, req, this.#clock.nowMs(), claimId));
+  }
+
+  /** Tell the index about a claim committed by a caller's own transaction (`claimInTrx`). */
+  noteClaimed(claim: PlacementClaim): void {
+    this.#index.adjustUsed(claim.hostId, claim.numaNode, claim.vcpus, claim.memoryMib);
+    this.stats.claims += 1;
+  }
+
+  /**
+   * Choose a node from the index and `reserve` it, until the database takes one; a refused host is
+   * refreshed (reading through `db`) and another one chosen.
+   */
+  async #place(db: Db | Trx, resolved: ResolvedRequest, reserve: (hostId: string, node: number, req: ResolvedRequest) => Promise<PlacementClaim | undefined>): Promise<PlacementClaim> {
+    let req = resolved;
     const startedAtMs = this.#clock.nowMs();
     for (let attempt = 0; attempt < this.#maxAttempts; attempt += 1) {
       const choice = this.#index.choose(req);
       if (choice === undefined) {
         // The index may be stale the other way (others freed capacity): reload once, rate limited.
         if (this.#loadedAtMs < startedAtMs && this.#clock.nowMs() - this.#loadedAtMs >= this.#minReloadMs) {
-          await this.refresh();
+          await this.refresh(db);
           continue;
         }
         throw new NoValidHostError(req, explainPlacement(this.#index, req, 50));
       }
       const hostId = choice.host.id;
       let claim: PlacementClaim | undefined;
-      const attempted = req;
       try {
-        claim = await db.transaction().execute((trx) => insertClaim(trx, dialect, hostId, choice.node, attempted, this.#clock.nowMs()));
+        claim = await reserve(hostId, choice.node, req);
       } catch (err) {
         if (!(err instanceof ClaimRace)) throw err;
         // An anti-affine instance was claimed onto that host meanwhile: never try it again.
         req = { ...req, avoidHostIds: new Set([...req.avoidHostIds, hostId]) };
       }
-      if (claim !== undefined) {
-        this.#index.adjustUsed(hostId, claim.numaNode, claim.vcpus, claim.memoryMib);
-        this.stats.claims += 1;
-        return claim;
-      }
+      if (claim !== undefined) return claim;
       this.stats.conflicts += 1;
-      await this.refreshHosts([hostId]);
+      await this.refreshHosts([hostId], db);
     }
     throw new AppError('Conflict', { reason: `Placement of ${describeRequest(req)} lost ${this.#maxAttempts} races for capacity in a row; retry.` });
   }
@@ -179,8 +208,8 @@ export class Placement {
     return released;
   }
 
-  async #reloadIfOld(): Promise<void> {
-    if (this.#clock.nowMs() - this.#loadedAtMs > this.#maxAgeMs) await this.refresh();
+  async #reloadIfOld(db: Db | Trx = this.#database.db): Promise<void> {
+    if (this.#clock.nowMs() - this.#loadedAtMs > this.#maxAgeMs) await this.refresh(db);
   }
 }
 

@@ -1,5 +1,7 @@
+import type { Transaction } from 'kysely';
 import { AppError } from '../../core/errors.ts';
 import type { Db } from '../../store/database.ts';
+import type { DatabaseSchema } from '../../store/schema.ts';
 import { type Weigher, isWeigher } from './weighers.ts';
 
 /** What to place. Either `instanceId` (a move) or `instanceTypeId` + `accountId` (a new instance). */
@@ -46,8 +48,11 @@ function missing(name: string): AppError {
   return new AppError('MissingParameter', { name });
 }
 
-/** Look up the instance, type, account, zone and dedicated host a request names. */
-export async function resolveRequest(db: Db, request: PlacementRequest): Promise<ResolvedRequest> {
+/**
+ * Look up the instance, type, account, zone and dedicated host a request names. A move (by
+ * `instanceId`) reads its instance and checks the account, zone and dedicated host in one query.
+ */
+export async function resolveRequest(db: Db | Transaction<DatabaseSchema>, request: PlacementRequest): Promise<ResolvedRequest> {
   const weigher = request.weigher ?? 'spread';
   if (!isWeigher(weigher)) throw new AppError('InvalidParameter', { name: 'weigher', reason: `use spread or pack, not ${String(weigher)}` });
   const ttlMs = request.ttlMs ?? defaultClaimTtlMs;
@@ -56,11 +61,19 @@ export async function resolveRequest(db: Db, request: PlacementRequest): Promise
 
   let accountId = request.accountId;
   let size: { family: string; vcpus: number; memoryMib: number } | undefined;
+  // Found with the instance when there is one: whether the account, zone and dedicated host exist.
+  let found: { account: boolean; zone: boolean; dedicatedHost: boolean } | undefined;
   if (request.instanceId !== undefined) {
+    const { zoneId, dedicatedHostId } = request;
     const instance = await db
       .selectFrom('instances')
       .innerJoin('instance_types', 'instance_types.id', 'instances.instance_type_id')
       .select(['instances.account_id', 'instances.host_id', 'instances.vcpus', 'instances.memory_mib', 'instance_types.family'])
+      .select((eb) => eb.selectFrom('accounts').select('accounts.id').whereRef('accounts.id', '=', eb.ref('instances.account_id')).as('account_found'))
+      .$if(zoneId !== undefined, (q) => q.select((eb) => eb.selectFrom('zones').select('zones.id').where('zones.id', '=', zoneId ?? '').as('zone_found')))
+      .$if(dedicatedHostId !== undefined, (q) =>
+        q.select((eb) => eb.selectFrom('hosts').select('hosts.id').where('hosts.dedicated_host_id', '=', dedicatedHostId ?? '').limit(1).as('deh_found')),
+      )
       .where('instances.id', '=', request.instanceId)
       .executeTakeFirst();
     if (instance === undefined) throw new AppError('NotFound', { resource: 'instance', id: request.instanceId });
@@ -70,6 +83,7 @@ export async function resolveRequest(db: Db, request: PlacementRequest): Promise
     accountId = instance.account_id;
     exclude.add(instance.host_id);
     size = { family: instance.family, vcpus: Number(instance.vcpus), memoryMib: Number(instance.memory_mib) };
+    found = { account: instance.account_found != null, zone: instance.zone_found != null, dedicatedHost: instance.deh_found != null };
   }
   if (request.instanceTypeId !== undefined) {
     const type = await db.selectFrom('instance_types').selectAll().where('id', '=', request.instanceTypeId).executeTakeFirst();
@@ -78,15 +92,15 @@ export async function resolveRequest(db: Db, request: PlacementRequest): Promise
   }
   if (size === undefined) throw missing('instanceId or instanceTypeId');
   if (accountId === undefined) throw missing('accountId');
-  const account = await db.selectFrom('accounts').select('id').where('id', '=', accountId).executeTakeFirst();
-  if (account === undefined) throw new AppError('NotFound', { resource: 'account', id: accountId });
+  const account = found?.account ?? (await db.selectFrom('accounts').select('id').where('id', '=', accountId).executeTakeFirst()) !== undefined;
+  if (!account) throw new AppError('NotFound', { resource: 'account', id: accountId });
   if (request.zoneId !== undefined) {
-    const zone = await db.selectFrom('zones').select('id').where('id', '=', request.zoneId).executeTakeFirst();
-    if (zone === undefined) throw new AppError('NotFound', { resource: 'zone', id: request.zoneId });
+    const zone = found?.zone ?? (await db.selectFrom('zones').select('id').where('id', '=', request.zoneId).executeTakeFirst()) !== undefined;
+    if (!zone) throw new AppError('NotFound', { resource: 'zone', id: request.zoneId });
   }
   if (request.dedicatedHostId !== undefined) {
-    const deh = await db.selectFrom('hosts').select('id').where('dedicated_host_id', '=', request.dedicatedHostId).executeTakeFirst();
-    if (deh === undefined) throw new AppError('NotFound', { resource: 'dedicated host', id: request.dedicatedHostId });
+    const deh = found?.dedicatedHost ?? (await db.selectFrom('hosts').select('id').where('dedicated_host_id', '=', request.dedicatedHostId).executeTakeFirst()) !== undefined;
+    if (!deh) throw new AppError('NotFound', { resource: 'dedicated host', id: request.dedicatedHostId });
   }
 
   const antiAffinityInstanceIds = [...new Set(request.antiAffinity?.instanceIds ?? [])].sort();
