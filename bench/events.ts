@@ -15,7 +15,9 @@
  * engine jobs one migration's control plane costs.
  *
  * Usage: npx tsx bench/events.ts [--events 10000] [--hosts 1000] [--dialects sqlite,postgres]
- *        [--concurrency 16] [--poll-ms 20]
+ *        [--concurrency 16] [--poll-ms 20] [--pg-via socket|tcp]
+ * PostgreSQL is reached over its Unix socket by default (a `postgres://user@%2Fsocket%2Fdir:port/db`
+ * URL, as a node beside its database would be configured); `--pg-via tcp` uses 127.0.0.1.
  * Writes bench/results/events.json.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -58,6 +60,7 @@ interface Params {
   readonly dialects: readonly DialectName[];
   readonly concurrency: number;
   readonly pollMs: number;
+  readonly pgVia: 'socket' | 'tcp';
 }
 
 function readParams(): Params {
@@ -68,6 +71,7 @@ function readParams(): Params {
       dialects: { type: 'string' },
       concurrency: { type: 'string' },
       'poll-ms': { type: 'string' },
+      'pg-via': { type: 'string' },
       node: { type: 'boolean' },
     },
   });
@@ -75,7 +79,9 @@ function readParams(): Params {
   const hosts = positiveInt('--hosts', values.hosts ?? '1000');
   if (Math.ceil(events / instancesPerSourceHost) * 2 > hosts) throw new Error(`--hosts ${hosts} is too few for ${events} events: at least ${Math.ceil(events / instancesPerSourceHost) * 2}`);
   const dialects = dialectList(values.dialects ?? 'sqlite,postgres');
-  return { events, hosts, dialects, concurrency: positiveInt('--concurrency', values.concurrency ?? '16'), pollMs: positiveInt('--poll-ms', values['poll-ms'] ?? '20') };
+  const pgVia = values['pg-via'] ?? 'socket';
+  if (pgVia !== 'socket' && pgVia !== 'tcp') throw new Error(`--pg-via is socket or tcp, not ${pgVia}`);
+  return { events, hosts, dialects, concurrency: positiveInt('--concurrency', values.concurrency ?? '16'), pollMs: positiveInt('--poll-ms', values['poll-ms'] ?? '20'), pgVia };
 }
 
 function hostId(i: number): string {
@@ -231,9 +237,11 @@ async function noopBaseline(database: Database, pollMs: number, concurrency: num
   return { cpuMsPerJob: cpuMs / baselineJobs, seconds };
 }
 
-async function newDatabaseUrl(dialect: DialectName, dataDir: string, server: () => Promise<PostgresServer>): Promise<string> {
+async function newDatabaseUrl(dialect: DialectName, dataDir: string, server: () => Promise<PostgresServer>, pgVia: Params['pgVia']): Promise<string> {
   if (dialect === 'sqlite') return `sqlite:${join(dataDir, 'ferry.db')}`;
-  const { url } = await server();
+  const started = await server();
+  const url = pgVia === 'socket' ? started.socketUrl : started.url;
+  if (url === undefined) throw new Error('this PostgreSQL has no Unix socket URL: use --pg-via tcp');
   const name = `bench_events_${Date.now()}`;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -249,7 +257,7 @@ async function newDatabaseUrl(dialect: DialectName, dataDir: string, server: () 
 async function runDialect(dialect: DialectName, params: Params, tempRoot: string, server: () => Promise<PostgresServer>) {
   const dataDir = join(tempRoot, dialect);
   mkdirSync(dataDir, { recursive: true });
-  const url = await newDatabaseUrl(dialect, dataDir, server);
+  const url = await newDatabaseUrl(dialect, dataDir, server, params.pgVia);
   const database = await openDatabase({ url });
   const nodes: NodeProcess[] = [];
   try {
@@ -364,7 +372,7 @@ async function main(): Promise<void> {
   const tempRoot = mkdtempSync(join(tmpdir(), 'ferry-bench-events-'));
   let server: Promise<PostgresServer> | undefined;
   const loadBefore = loadAverage1m();
-  console.log(`bench/events: ${params.events} migrate events on ${params.hosts} hosts, worker concurrency ${params.concurrency}, poll ${params.pollMs} ms, ${availableParallelism()} cpus`);
+  console.log(`bench/events: ${params.events} migrate events on ${params.hosts} hosts, worker concurrency ${params.concurrency}, poll ${params.pollMs} ms, PostgreSQL over ${params.pgVia}, ${availableParallelism()} cpus`);
   const results = [];
   try {
     for (const dialect of params.dialects) {
@@ -393,6 +401,7 @@ async function main(): Promise<void> {
       disks: 'one system disk per instance, sizeGiB 1, fillMiB 0 (sparse, no data)',
       answers: `answerEvents (the service behind BatchEventMigrateInstance), ${answerBatch} per call, OpsType immediate, DataPolicy force_transfer`,
       nodes: 'separate processes, openRuntime with its worker (as ferry serve) and the sim driver; SQLite 1 node, PostgreSQL 2 nodes',
+      postgresConnection: params.pgVia === 'socket' ? 'Unix socket (postgres://postgres@%2F<socket dir>:<port>/<db>)' : 'TCP to 127.0.0.1',
       targetCpuMsPerMigration,
       cpu: 'cpuMsPerMigration = CPU of the node processes from the first answer to the last event ended, plus the answering client, over the events; the PostgreSQL server is not counted',
       controlPlane: 'controlPlaneCpuMsPerMigration = cpuMsPerMigration - simDriverCpuMsPerMigration (the sim driver doing one migration\'s disk and power calls alone, timed in this process after the run)',

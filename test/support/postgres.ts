@@ -11,8 +11,13 @@ import { join } from 'node:path';
 import pg from 'pg';
 
 export interface PostgresServer {
-  /** Superuser URL of the `postgres` database. */
+  /** Superuser URL of the `postgres` database, over TCP. */
   readonly url: string;
+  /**
+   * The same over the server's Unix socket (`postgres://postgres@%2Fsocket%2Fdir:port/postgres`,
+   * the form a user's `--db` takes too); undefined for a server given by FERRY_TEST_PG_URL.
+   */
+  readonly socketUrl?: string;
   stop(): void;
 }
 
@@ -80,6 +85,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   let stopped = false;
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    socketUrl: `postgres://postgres@${encodeURIComponent(dir)}:${port}/postgres`,
     stop: () => {
       if (stopped) return;
       stopped = true;
