@@ -101,6 +101,25 @@ describe('Alibaba POP front door', () => {
     assert.equal(raw.status, 404);
   });
 
+  it('logs one JSON line per request, when it is answered, with its request id and status', async () => {
+    const raw = await rawV1(door.server.url, door.key, { Action: 'DisableAccessToken', AccessTokenId: 'at-logged' });
+    const requestId = String(raw.body['RequestId']);
+    let lines: Record<string, unknown>[] = [];
+    for (let tries = 0; lines.length === 0 && tries < 50; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      lines = door.server
+        .output()
+        .split('\n')
+        .filter((line) => line.includes(requestId))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    }
+    assert.deepEqual(
+      lines.map((l) => [l['msg'], l['statusCode'], l['method']]),
+      [['request completed', 404, 'GET']],
+    );
+    assert.doesNotMatch(door.server.output(), /FSTDEP|DeprecationWarning/, 'no deprecation warning at start');
+  });
+
   it('refuses a tampered signature, an expired timestamp, a replayed nonce and changes nothing', async () => {
     const before = await tokenCount(door);
     const create = { Action: 'CreateAccessToken', Name: 'replayed' };

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { sql } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import { newRequestId } from '../core/ids.ts';
@@ -22,7 +22,7 @@ export function buildApp(runtime: Runtime): FastifyInstance {
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // One log line per request, written when it is answered (Fastify's default writes two).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
 
   app.addHook('onResponse', (request, reply, done) => {
