@@ -12,7 +12,9 @@ import { type Duplex } from 'node:stream';
 import { abortReason, untilAborted } from './abortable.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { decompressChunk } from './compression.ts';
+import { keepFreedHeap } from './heap-tuning.ts';
 import { DataPlaneError } from './dataplane-error.ts';
+import { chunkDigestMoving } from './digest-worker.ts';
 import { chunkDigest, type Manifest, proofOf, targetManifest } from './manifest.ts';
 import {
   connectionLost,
@@ -108,6 +110,7 @@ export class Receiver {
    * fsynced and checkpointed, so a resume does not ask for them again.
    */
   async run(link: Duplex, signal?: AbortSignal): Promise<ReceiveStats> {
+    keepFreedHeap();
     link.on('error', () => undefined);
     const writer = new FrameWriter(link);
     // Aborted by the caller, or by a failed background write or flush.
@@ -245,30 +248,43 @@ export class Receiver {
       if (backgroundFailure === undefined) await flushOnce();
     };
 
-    /** Write chunk `index` (null: zeros); `release` runs once `data` is no longer needed. */
-    const startWrite = async (index: number, data: Buffer | null, digest: Buffer | null, release: () => void): Promise<void> => {
-      await writes.get(index);
+    /**
+     * Verify chunk `index` (when `expected` is given), then write it (null: zeros). Resolves once
+     * the chunk is under way: several chunks are hashed and written at once, and a chunk is
+     * written only after it proved to match its digest, so a damaged one never reaches the image.
+     * A `pooled` chunk (a view of a pool buffer no one else holds) is hashed on the digest worker
+     * and given back to the pool once written.
+     */
+    const startWrite = async (index: number, data: Buffer | null, expected: Buffer | null, pooled: boolean): Promise<void> => {
+      const previous = writes.get(index);
       while (writes.size >= writesInFlight) await Promise.race(writes.values());
       const offsetBytes = index * offer.chunkSizeBytes;
       const lengthBytes = state.lengthOf(index);
-      // Only a file emptied by this run is known to read zeros wherever no chunk was written yet.
-      const pending =
-        data === null
-          ? image.writeZeros(offsetBytes, lengthBytes)
-          : image.startedEmpty
-            ? image.writeSparse(offsetBytes, data)
-            : image.write(offsetBytes, data);
-      const write = pending.then(() => {
-        release();
-        writes.delete(index);
-        written.push({ index, digest });
+      const run = async (): Promise<void> => {
+        let bytes = data;
+        if (bytes !== null && expected !== null && verify) {
+          const checked = pooled ? await chunkDigestMoving(bytes) : { digest: chunkDigest(bytes), data: bytes };
+          bytes = checked.data;
+          if (!checked.digest.equals(expected)) {
+            throw new DataPlaneError('ChunkDigestMismatch', `Chunk ${index} does not match its digest; it was damaged in transit. Run the transfer again.`);
+          }
+        }
+        await previous;
+        // Only a file emptied by this run is known to read zeros wherever no chunk was written yet.
+        if (bytes === null) await image.writeZeros(offsetBytes, lengthBytes);
+        else if (image.startedEmpty) await image.writeSparse(offsetBytes, bytes);
+        else await image.write(offsetBytes, bytes);
+        if (pooled && bytes !== null) pool.give(bytes);
+        if (writes.get(index) === write) writes.delete(index);
+        written.push({ index, digest: expected });
         writtenBytes += lengthBytes;
         armTimer();
         maybeFlush(false);
-      });
+      };
+      const write = run();
       writes.set(index, write);
       write.catch((err: unknown) => {
-        writes.delete(index);
+        if (writes.get(index) === write) writes.delete(index);
         fail(err);
       });
     };
@@ -291,18 +307,17 @@ export class Receiver {
           }
           payloadBytesReceived += body.length;
           const data = await decompressChunk(header.codec, body, header.rawLengthBytes);
-          if (verify && !chunkDigest(data).equals(header.digest)) {
-            throw new DataPlaneError('ChunkDigestMismatch', `Chunk ${header.index} does not match its digest; it was damaged in transit. Run the transfer again.`);
-          }
           const digest = Buffer.from(header.digest);
-          if (data !== body) pool.give(frame.payload);
+          // A raw chunk is a view of the pooled frame buffer; a decompressed one has its own memory.
+          const pooled = data === body && frame.payload.length > smallFrameBytes;
+          if (!pooled) pool.give(frame.payload);
           dataChunksWritten++;
-          await startWrite(header.index, data, digest, () => data === body && pool.give(frame.payload));
+          await startWrite(header.index, data, digest, pooled);
         } else if (frame.type === 'zero') {
           for (const index of decodeIndexes(frame.payload)) {
             checkIndex(index);
             zeroChunksWritten++;
-            await startWrite(index, null, null, () => undefined);
+            await startWrite(index, null, null, false);
           }
         } else if (frame.type === 'end') {
           senderProof = decodeProof(frame.payload);
