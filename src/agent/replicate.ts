@@ -47,7 +47,7 @@ export async function sendDisk(args: DiskSendArgs): Promise<DiskSent> {
     windowChunks,
     compressLevel: command.compressLevel,
     bucket: args.bucket,
-    digestOf: digests === undefined ? undefined : (index, data) => digests.digestOf(index, data),
+    knownDigests: digests,
   });
   for (;;) {
     try {

@@ -45,18 +45,36 @@ export class DigestCache {
     return new DigestCache(path, diskSizeBytes, chunkSizeBytes, entries);
   }
 
-  /** SHA-256 of chunk `index` holding `data`: remembered when its xxh64 is unchanged, else computed (and remembered). */
-  digestOf(index: number, data: Uint8Array): Buffer {
+  /**
+   * The SHA-256 remembered for chunk `index` when `data`'s xxh64 is what it was; else undefined,
+   * and `remember` records the digest the caller computes (the xxh64 is noted here already, so
+   * the caller may hash `data` elsewhere, e.g. on the digest worker).
+   */
+  lookup(index: number, data: Uint8Array): Buffer | undefined {
     const at = index * entryBytes;
     const fast = xxh64(data);
     if (this.#entries[at] === 1 && this.#entries.readBigUInt64BE(at + 1) === fast) {
       this.hits++;
       return Buffer.from(this.#entries.subarray(at + 9, at + entryBytes));
     }
-    const digest = chunkDigest(data);
-    this.#entries[at] = 1;
+    this.#entries[at] = 0;
     this.#entries.writeBigUInt64BE(fast, at + 1);
-    digest.copy(this.#entries, at + 9);
+    return undefined;
+  }
+
+  /** Record the SHA-256 of chunk `index` after a `lookup` that found none. */
+  remember(index: number, digest: Uint8Array): void {
+    const at = index * entryBytes;
+    this.#entries[at] = 1;
+    this.#entries.set(digest, at + 9);
+  }
+
+  /** SHA-256 of chunk `index` holding `data`: remembered when its xxh64 is unchanged, else computed (and remembered). */
+  digestOf(index: number, data: Uint8Array): Buffer {
+    const known = this.lookup(index, data);
+    if (known !== undefined) return known;
+    const digest = chunkDigest(data);
+    this.remember(index, digest);
     return digest;
   }
 

@@ -16,7 +16,8 @@ import { type Block, chunkCountOf, defaultChunkSizeBytes, readBlocks, sourceSize
 import { BufferPool } from './buffer-pool.ts';
 import { compressChunk, codecForLevel } from './compression.ts';
 import { DataPlaneError } from './dataplane-error.ts';
-import { chunkDigest, hashAlgorithm, Manifest, proofOf } from './manifest.ts';
+import { chunkDigestMoving, type MovedDigest } from './digest-worker.ts';
+import { hashAlgorithm, Manifest, proofOf } from './manifest.ts';
 import {
   connectionLost,
   decodeError,
@@ -34,6 +35,9 @@ import {
 } from './protocol.ts';
 import { type TokenBucket } from './rate-limit.ts';
 
+/** Chunks hashed and compressed at once ahead of the one being sent. */
+const preparedAhead = 3;
+
 export interface SenderOptions {
   /** A disk image file or a block device. */
   readonly sourcePath: string;
@@ -45,8 +49,14 @@ export interface SenderOptions {
   readonly compressLevel?: number;
   /** SMC bandwidth_limit as a bucket (see `bucketForMbps`); none means unlimited. */
   readonly bucket?: TokenBucket | undefined;
-  /** SHA-256 of a data chunk; default: computed. An agent passes its DigestCache's, which skips unchanged chunks. */
-  readonly digestOf?: ((index: number, data: Buffer) => Buffer) | undefined;
+  /** Digests known from an earlier run (an agent's DigestCache): a chunk found there is not hashed again. */
+  readonly knownDigests?: KnownDigests | undefined;
+}
+
+/** Where a Sender looks a chunk's SHA-256 up before computing it, and records the ones it computed. */
+export interface KnownDigests {
+  lookup(index: number, data: Buffer): Buffer | undefined;
+  remember(index: number, digest: Buffer): void;
 }
 
 export interface SendStats {
@@ -78,7 +88,7 @@ export class Sender {
   readonly #windowChunks: number;
   readonly #compressLevel: number;
   readonly #bucket: TokenBucket | undefined;
-  readonly #digestOf: (index: number, data: Buffer) => Buffer;
+  readonly #knownDigests: KnownDigests | undefined;
   #local: Manifest | undefined;
 
   constructor(options: SenderOptions) {
@@ -87,7 +97,7 @@ export class Sender {
     this.#windowChunks = options.windowChunks ?? 16;
     this.#compressLevel = options.compressLevel ?? 0;
     this.#bucket = options.bucket;
-    this.#digestOf = options.digestOf ?? ((_index, data) => chunkDigest(data));
+    this.#knownDigests = options.knownDigests;
     codecForLevel(this.#compressLevel);
     if (!Number.isInteger(this.#windowChunks) || this.#windowChunks < 1) throw new RangeError(`windowChunks must be a positive integer, got ${this.#windowChunks}`);
   }
@@ -167,7 +177,7 @@ export class Sender {
     let rawBytesSent = 0;
     try {
       const readAheadChunks = 2;
-      const pool = new BufferPool(chunkSizeBytes, readAheadChunks + 4);
+      const pool = new BufferPool(chunkSizeBytes, readAheadChunks + preparedAhead + 2);
       const blocks = readBlocks(this.#sourcePath, {
         chunkSizeBytes,
         signal,
@@ -215,26 +225,46 @@ export class Sender {
 
   /**
    * Hash each block, record it in `local`, drop what `remote` already holds, and compress the
-   * rest; compression of the next chunk overlaps the sending of this one.
+   * rest. Blocks are hashed (on the digest worker) and compressed `preparedAhead` at a time, so
+   * that work overlaps the reading of the next block and the sending of the last.
    */
   async *#prepare(blocks: AsyncIterable<Block>, local: Manifest, remote: Manifest, pool: BufferPool): AsyncGenerator<Outgoing> {
-    const level = this.#compressLevel;
-    const ahead: Promise<Outgoing>[] = [];
-    const depth = level === 0 ? 1 : 2;
-    for await (const { index, data } of blocks) {
-      const digest = data === null ? null : this.#digestOf(index, data);
-      local.set(index, digest);
-      if (remote.holds(index, digest)) {
-        if (data !== null) pool.give(data);
-        continue;
-      }
-      const next = data === null || digest === null ? Promise.resolve(zeroFrame(index)) : dataFrame(index, data, digest, level, pool);
+    const ahead: Promise<Outgoing | null>[] = [];
+    for await (const block of blocks) {
+      const next = this.#outgoing(block, local, remote, pool);
       next.catch(() => undefined);
       ahead.push(next);
-      const ready = ahead.length >= depth ? ahead.shift() : undefined;
-      if (ready !== undefined) yield await ready;
+      const ready = ahead.length >= preparedAhead ? await ahead.shift() : null;
+      if (ready !== null && ready !== undefined) yield ready;
     }
-    for (const next of ahead) yield await next;
+    for (const next of ahead) {
+      const ready = await next;
+      if (ready !== null) yield ready;
+    }
+  }
+
+  /** The frame that brings the receiver chunk `block.index`, or null when it holds it already. */
+  async #outgoing({ index, data }: Block, local: Manifest, remote: Manifest, pool: BufferPool): Promise<Outgoing | null> {
+    if (data === null) {
+      local.set(index, null);
+      return remote.holds(index, null) ? null : zeroFrame(index);
+    }
+    const { digest, data: bytes } = await this.#digest(index, data);
+    local.set(index, digest);
+    if (remote.holds(index, digest)) {
+      pool.give(bytes);
+      return null;
+    }
+    return dataFrame(index, bytes, digest, this.#compressLevel, pool);
+  }
+
+  /** SHA-256 of a pooled chunk: known from an earlier run, or computed on the digest worker (the bytes come back in `data`). */
+  async #digest(index: number, data: Buffer): Promise<MovedDigest> {
+    const known = this.#knownDigests?.lookup(index, data);
+    if (known !== undefined) return { digest: known, data };
+    const moved = await chunkDigestMoving(data);
+    this.#knownDigests?.remember(index, moved.digest);
+    return moved;
   }
 }
 
