@@ -7,6 +7,7 @@
  *   durable instance move (instance-move.ts) starts in the same fenced transaction that records it
  *   on the event and completes this job. The move ends the event (`endEventOfMove`) in the
  *   transaction that ends the move: no job watches it, and the event never lags behind its move.
+ *   An answer to run now starts the move itself (events.ts); this job runs then only when it could not.
  * - Executing, reboot: stop and start the instance where it is (a stopped instance needs no reboot: Avoided).
  *
  * Every state change is a guarded UPDATE along eventMachine, fenced by the job's lease.

@@ -1,9 +1,11 @@
 /**
  * ENS instance system events: raising them (a host state change, `ferry events inject`), listing
  * them (DescribeHistoryEvents), and their owners' answers (Event*Instance and the Batch forms).
- * Every event has exactly one live engine job, named by `job_id`: at first the deadline job, which
- * executes the event by itself when nobody answered in time; an answer replaces it with a job at
- * the planned time or now. A job whose id the event no longer names does nothing.
+ * Every open event has exactly one live engine job, named by `job_id`: at first the deadline job,
+ * which executes the event by itself when nobody answered in time; an answer replaces it with a job
+ * at the planned time or now, except a migrate or redeploy to run now, whose answer starts the
+ * instance move itself (the event then names its move, which ends it). A job whose id the event no
+ * longer names does nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
@@ -36,6 +38,7 @@ import {
   typesHandledBy,
 } from './events-model.ts';
 import { type EventAnswer, type EventAnswerInput, type EventField, checkEventAnswer, eventParamError, hashPassword } from './events-params.ts';
+import { tryStartEventMove } from './instance-move.ts';
 import type { Page, PageRequest } from './paging.ts';
 import type { ServiceContext } from './service-context.ts';
 
@@ -315,9 +318,14 @@ export async function listEvents(ctx: ServiceContext, filter: ListEventsFilter):
 /**
  * Apply the owner's answer inside `trx`: check the event against the action, its state and its
  * deadline, then move it along the table and hand it to a new job (now, or at the planned time).
- * Returns the job the answer replaced, which the caller cancels once committed.
+ * A migrate or redeploy to run now starts its instance move right here, in `trx`, as the event's
+ * job would (the move ends the event when it ends); when the move cannot start, the job runs as
+ * it would have, and fails or avoids the event. Returns the job the answer replaced, which the
+ * caller cancels once committed.
  */
-async function answerInTrx(ports: EventPorts, trx: Trx, accountId: string, action: EventAction, answer: EventAnswer, passwordHash: string | null): Promise<string | null> {
+async function answerInTrx(ctx: ServiceContext, trx: Trx, action: EventAction, answer: EventAnswer, passwordHash: string | null): Promise<string | null> {
+  const ports: EventPorts = ctx;
+  const { accountId } = ctx;
   const nowMs = ports.clock.nowMs();
   const row = await trx
     .selectFrom('ens_events')
@@ -347,16 +355,20 @@ async function answerInTrx(ports: EventPorts, trx: Trx, accountId: string, actio
   }
   const runAtMs = answer.planTimeMs ?? nowMs;
   const jobId = newId('job');
+  const dataPolicy = action === 'reboot' ? null : action === 'redeploy' ? 'force_transfer' : answer.dataPolicy;
+  // The event names its move before the move is recorded: the move's end finds the event by it.
+  const moveId = to === 'Executing' && dataPolicy !== null ? newId('mv') : null;
   const updated = await trx
     .updateTable('ens_events')
     .set({
       status: to,
       ops_type: answer.opsType,
-      data_policy: action === 'reboot' ? null : action === 'redeploy' ? 'force_transfer' : answer.dataPolicy,
+      data_policy: dataPolicy,
       password_hash: passwordHash,
       executed_by: to === 'Executing' ? 'owner' : null,
       not_before: runAtMs,
-      job_id: jobId,
+      job_id: moveId === null ? jobId : null,
+      move_id: moveId,
       updated_at: nowMs,
     })
     .where('id', '=', row.id)
@@ -364,6 +376,12 @@ async function answerInTrx(ports: EventPorts, trx: Trx, accountId: string, actio
     .executeTakeFirst();
   if (Number(updated.numUpdatedRows) !== 1) {
     throw new AppError('EventStatusConflict', { eventId: row.id, status: 'changing', action: eventActionNames[action], allowed: eventMachine.sourcesOf(transition).join(' or ') });
+  }
+  if (moveId !== null && dataPolicy !== null) {
+    const move = await tryStartEventMove(ctx, { instanceId: row.instance_id, dataPolicy, eventId: row.id, moveId, fromHostId: row.host_id }, trx);
+    if (move !== undefined) return row.job_id;
+    // The move cannot start now: the event's job decides, as for a planned answer (it fails or avoids the event).
+    await trx.updateTable('ens_events').set({ job_id: jobId, move_id: null }).where('id', '=', row.id).execute();
   }
   const payload: EventJobPayload = { eventId: row.id, accountId: row.account_id };
   await ports.jobs.enqueue(eventJobKind, payload, { id: jobId, runAtMs, maxAttempts: eventJobMaxAttempts }, trx);
@@ -386,7 +404,7 @@ export async function answerEvent(ctx: ServiceContext, action: EventAction, inpu
   const answer = checkEventAnswer(input, action === 'migrate');
   // scrypt is slow on purpose: hash before the transaction, not while holding its locks.
   const passwordHash = answer.password === undefined ? null : hashPassword(answer.password);
-  await ctx.database.db.transaction().execute(async (trx) => dropJobs(ctx.jobs, trx, [await answerInTrx(ctx, trx, ctx.accountId, action, answer, passwordHash)]));
+  await ctx.database.db.transaction().execute(async (trx) => dropJobs(ctx.jobs, trx, [await answerInTrx(ctx, trx, action, answer, passwordHash)]));
 }
 
 export interface BatchItemResult {
@@ -428,7 +446,7 @@ export async function answerEvents(ctx: ServiceContext, action: EventAction, inp
         continue;
       }
       try {
-        replaced.push(await answerInTrx(ctx, trx, ctx.accountId, action, item.answer, item.passwordHash));
+        replaced.push(await answerInTrx(ctx, trx, action, item.answer, item.passwordHash));
         results.push({ ...itemIds(item.input), code: 200, message: 'success', errorCode: null });
       } catch (err) {
         results.push(failed(item.input, err));

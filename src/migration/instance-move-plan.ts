@@ -3,6 +3,7 @@
  * rule a front door shares (the instance is the caller's, the zone in its region, the vSwitch in
  * that zone and the instance's VPC, the type of the same family, the disks its own) lives here.
  */
+import { sql } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import { diskCategories, performanceLevels } from '../fleet/fleet-spec.ts';
 import type { Db } from '../store/database.ts';
@@ -87,6 +88,16 @@ async function loadInstance(db: Db | Trx, accountId: string, instanceId: string)
     .innerJoin('instance_types as t', 't.id', 'i.instance_type_id')
     .innerJoin('vswitches as v', 'v.id', 'i.vswitch_id')
     .select(['i.id', 'i.status', 'i.host_id', 'i.instance_type_id', 'i.vswitch_id', 'h.zone_id', 'h.dedicated_host_id', 'z.region_id', 't.family', 'v.vpc_id'])
+    // Its unfinished move, if any (literal states: SQLite picks the index by the statement's text).
+    .select((eb) =>
+      eb
+        .selectFrom('instance_moves as m')
+        .select('m.id')
+        .whereRef('m.instance_id', '=', 'i.id')
+        .where(sql.ref('m.state'), 'in', [sql.lit('queued'), sql.lit('running')])
+        .limit(1)
+        .as('open_move_id'),
+    )
     .where('i.id', '=', instanceId)
     .where('i.account_id', '=', accountId)
     .executeTakeFirst();
@@ -94,7 +105,19 @@ async function loadInstance(db: Db | Trx, accountId: string, instanceId: string)
   return row;
 }
 
-/** Check `request` for `accountId` and resolve its defaults; throws the catalogue error of the first rule it breaks. */
+/** The refusal of a move of an instance that `moveId` (or another move) is moving already. */
+export function movingAlready(instanceId: string, moveId: string, cause?: unknown): AppError {
+  return new AppError(
+    'InstanceStatusInvalid',
+    { instanceId, status: `being moved (${moveId})`, action: 'another move', allowed: 'Running or Stopped with no move under way' },
+    cause === undefined ? {} : { cause },
+  );
+}
+
+/**
+ * Check `request` for `accountId` and resolve its defaults; throws the catalogue error of the first
+ * rule it breaks, the last being that the instance has no unfinished move.
+ */
 export async function planMove(db: Db | Trx, accountId: string, request: InstanceMoveRequest): Promise<MovePlan> {
   const instance = await loadInstance(db, accountId, request.instanceId);
   const instanceId = instance.id;
@@ -186,6 +209,7 @@ export async function planMove(db: Db | Trx, accountId: string, request: Instanc
 
   const dataDiskPolicy = request.dataDiskPolicy ?? 'force_transfer';
   if (!isOneOf(dataDiskPolicies, dataDiskPolicy)) throw new AppError('InvalidParameter', { name: 'dataDiskPolicy', reason: `use one of ${dataDiskPolicies.join(', ')}` });
+  if (instance.open_move_id !== null) throw movingAlready(instanceId, instance.open_move_id);
 
   return {
     instanceId,

@@ -6,13 +6,12 @@
  * applies the changes asked for and starts it again. Front doors read the record back with
  * `getInstanceMove` / `listInstanceMoves` and answer it in their own words.
  */
-import { AppError, type ErrorCode, errorCatalogue } from '../core/errors.ts';
+import { sql } from 'kysely';
+import { AppError, type ErrorCode, errorCatalogue, isAppError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { Trx } from '../engine/job-store.ts';
-import type { Db } from '../store/database.ts';
 import type { InstanceMoveTable } from '../store/schema-moves.ts';
-import { type DataDiskPolicy, type InstanceMoveRequest, type MovePlan, planMove } from './instance-move-plan.ts';
-import { isUniqueViolation } from './db-errors.ts';
+import { type DataDiskPolicy, type InstanceMoveRequest, type MovePlan, movingAlready, planMove } from './instance-move-plan.ts';
 import type { ServiceContext } from './service-context.ts';
 
 export { type DataDiskPolicy, type DiskChange, type InstanceMoveRequest, type MovePlan, dataDiskPolicies } from './instance-move-plan.ts';
@@ -101,9 +100,53 @@ export function toMoveView(row: InstanceMoveTable): InstanceMoveView {
   };
 }
 
-async function openMoveOf(db: Db | Trx, instanceId: string): Promise<string | undefined> {
-  const row = await db.selectFrom('instance_moves').select('id').where('instance_id', '=', instanceId).where('state', 'in', ['queued', 'running']).executeTakeFirst();
-  return row?.id;
+/**
+ * Check `request`, record the move and queue its job, all in `t`; with `fromHostId`, only while the
+ * instance is still on that host. Every refusal is a catalogue error thrown before anything is
+ * written: the move row goes first, and a move another node started meanwhile makes it write
+ * nothing (ON CONFLICT on the one-open-move index), so `t` stays usable on PostgreSQL too.
+ */
+async function recordMove(ctx: ServiceContext, t: Trx, request: InstanceMoveRequest, fromHostId?: string): Promise<InstanceMoveTable> {
+  const plan = await planMove(t, ctx.accountId, request);
+  if (fromHostId !== undefined && plan.fromHostId !== fromHostId) {
+    throw new AppError('Conflict', { reason: `Instance ${plan.instanceId} is on host ${plan.fromHostId} now, not ${fromHostId}.` });
+  }
+  const now = ctx.clock.nowMs();
+  const moveId = request.moveId ?? newId('mv');
+  const jobId = newId('job');
+  const row: InstanceMoveTable = {
+    id: moveId,
+    account_id: ctx.accountId,
+    instance_id: plan.instanceId,
+    origin: plan.origin,
+    job_id: jobId,
+    state: 'queued',
+    phase: 'preparing',
+    progress_bp: 0,
+    plan: JSON.stringify(plan),
+    from_host_id: plan.fromHostId,
+    to_host_id: null,
+    claim_id: null,
+    was_running: null,
+    error_code: null,
+    error_message: null,
+    result: null,
+    created_at: now,
+    started_at: null,
+    finished_at: null,
+    updated_at: now,
+  };
+  const inserted = await t
+    .insertInto('instance_moves')
+    .values(row)
+    // Literal values: SQLite matches a partial index to the conflict target by the WHERE's text, not its parameters.
+    .onConflict((oc) => oc.column('instance_id').where(sql.ref('state'), 'in', [sql.lit('queued'), sql.lit('running')]).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  if (inserted === undefined) throw movingAlready(plan.instanceId, 'another move');
+  const payload: MoveJobPayload = { moveId, accountId: ctx.accountId };
+  await ctx.jobs.enqueue(instanceMoveJobKind, payload, { id: jobId, maxAttempts: instanceMoveMaxAttempts }, t);
+  return row;
 }
 
 /**
@@ -112,45 +155,8 @@ async function openMoveOf(db: Db | Trx, instanceId: string): Promise<string | un
  */
 export async function startInstanceMove(ctx: ServiceContext, request: InstanceMoveRequest, trx?: Trx): Promise<InstanceMoveView> {
   if (trx === undefined) await rollBackStalledMove(ctx, request.instanceId);
-  const moveId = request.moveId ?? newId('mv');
-  const write = async (t: Trx): Promise<InstanceMoveTable> => {
-    const plan = await planMove(t, ctx.accountId, request);
-    const open = await openMoveOf(t, plan.instanceId);
-    if (open !== undefined) throw movingAlready(plan.instanceId, open);
-    const now = ctx.clock.nowMs();
-    const payload: MoveJobPayload = { moveId, accountId: ctx.accountId };
-    const job = await ctx.jobs.enqueue(instanceMoveJobKind, payload, { maxAttempts: instanceMoveMaxAttempts }, t);
-    const row: InstanceMoveTable = {
-      id: moveId,
-      account_id: ctx.accountId,
-      instance_id: plan.instanceId,
-      origin: plan.origin,
-      job_id: job.id,
-      state: 'queued',
-      phase: 'preparing',
-      progress_bp: 0,
-      plan: JSON.stringify(plan),
-      from_host_id: plan.fromHostId,
-      to_host_id: null,
-      claim_id: null,
-      was_running: null,
-      error_code: null,
-      error_message: null,
-      result: null,
-      created_at: now,
-      started_at: null,
-      finished_at: null,
-      updated_at: now,
-    };
-    await t.insertInto('instance_moves').values(row).execute();
-    return row;
-  };
-  try {
-    return toMoveView(trx === undefined ? await ctx.database.db.transaction().execute(write) : await write(trx));
-  } catch (err) {
-    if (isUniqueViolation(err, 'instance_moves_one_open', ['instance_id'])) throw movingAlready(request.instanceId, 'another move', err);
-    throw err;
-  }
+  const row = trx === undefined ? await ctx.database.db.transaction().execute((t) => recordMove(ctx, t, request)) : await recordMove(ctx, trx, request);
+  return toMoveView(row);
 }
 
 /**
@@ -179,14 +185,6 @@ async function rollBackStalledMove(ctx: ServiceContext, instanceId: string): Pro
   });
 }
 
-function movingAlready(instanceId: string, moveId: string, cause?: unknown): AppError {
-  return new AppError(
-    'InstanceStatusInvalid',
-    { instanceId, status: `being moved (${moveId})`, action: 'another move', allowed: 'Running or Stopped with no move under way' },
-    cause === undefined ? {} : { cause },
-  );
-}
-
 /** The origin of the moves ENS events start. */
 export const eventMoveOrigin = 'ens-event';
 
@@ -211,6 +209,25 @@ export async function startEventMove(
     },
     trx,
   );
+}
+
+/**
+ * startEventMove inside `trx`, for a caller with another way on (an ENS answer hands its event to
+ * the event's job instead): undefined, with nothing written, when the move is refused for a reason
+ * a user could be told (a catalogue error) or the instance is no longer on `fromHostId`.
+ */
+export async function tryStartEventMove(
+  ctx: ServiceContext,
+  input: { readonly instanceId: string; readonly dataPolicy: DataDiskPolicy; readonly eventId: string; readonly moveId: string; readonly fromHostId: string },
+  trx: Trx,
+): Promise<InstanceMoveView | undefined> {
+  const request: InstanceMoveRequest = { instanceId: input.instanceId, origin: eventMoveOrigin, dataDiskPolicy: input.dataPolicy, attributes: { eventId: input.eventId }, moveId: input.moveId };
+  try {
+    return toMoveView(await recordMove(ctx, trx, request, input.fromHostId));
+  } catch (err) {
+    if (isAppError(err)) return undefined;
+    throw err;
+  }
 }
 
 /** One move of the caller's account, or undefined. */
