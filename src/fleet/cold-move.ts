@@ -11,7 +11,8 @@ import { AppError } from '../core/errors.ts';
 import type { Database } from '../store/database.ts';
 import type { DiskTable } from '../store/schema-fleet.ts';
 import type { ComputeDriver, CopyDiskResult, DiskLocation } from './compute-driver.ts';
-import { transitionInstance } from './instance-transition.ts';
+import type { InstanceEvent } from './instance-states.ts';
+import { statusThrough, transitionInstance } from './instance-transition.ts';
 import { type CommittedClaim, type PlacementClaim, type Trx, commitClaimInTrx, findClaim, releaseClaimInTrx } from './placement/claims.ts';
 import { cachedPlacement } from './placement/placement.ts';
 
@@ -34,7 +35,13 @@ export interface ColdMoveOptions {
    * so that a worker that lost its lease cannot switch, and adds its own writes to it; `copies`
    * are the verified target copies the switch points the instance at.
    */
-  readonly transaction?: <T>(work: (trx: Trx) => Promise<T>, copies: readonly CopyDiskResult[]) => Promise<T>;
+  readonly transaction?: (work: (trx: Trx) => Promise<CommittedClaim>, copies: readonly CopyDiskResult[]) => Promise<CommittedClaim>;
+  /**
+   * Changes the switch-over makes to the instance in the UPDATE that moves it: a new type or
+   * vSwitch, and instance events applied after `migrated` (Migrating to Stopped), e.g. `start`.
+   * CommittedClaim.instanceStatus tells where they left it.
+   */
+  readonly instanceChanges?: { readonly instanceTypeId?: string; readonly vSwitchId?: string; readonly then?: readonly InstanceEvent[] };
   /**
    * What the caller knows already, so the move does not read it again: the claim is held (for its
    * instance, on its host and NUMA node), the instance is Migrating, and `disks` are where its disks
@@ -114,9 +121,12 @@ export async function coldMoveInstance(database: Database, driver: ComputeDriver
     for (const [diskId, copy] of copies) {
       await trx.updateTable('disks').set({ host_id: copy.target.hostId, path: copy.target.path, updated_at: nowMs }).where('id', '=', diskId).execute();
     }
-    const done = await commitClaimInTrx(trx, database.dialect, claimId, nowMs);
-    await transitionInstance(trx, claim.instanceId, 'migrated', nowMs);
-    return done;
+    const changes = options.instanceChanges;
+    return commitClaimInTrx(trx, database.dialect, claimId, nowMs, {
+      status: statusThrough(['migrated', ...(changes?.then ?? [])]),
+      ...(changes?.instanceTypeId === undefined ? {} : { instance_type_id: changes.instanceTypeId }),
+      ...(changes?.vSwitchId === undefined ? {} : { vswitch_id: changes.vSwitchId }),
+    });
   };
   const committed = options.transaction === undefined ? await database.db.transaction().execute(switchOver) : await options.transaction(switchOver, [...copies.values()]);
   await cachedPlacement(database)?.then((p) => p.noteCommitted(committed), () => undefined);

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db } from '../store/database.ts';
 import { type InstanceEvent, type InstanceStatus, instanceMachine, instanceStatuses } from './instance-states.ts';
 
@@ -24,12 +24,7 @@ export async function transitionInstance(db: Db, instanceId: string, event: Inst
  * and `migrate`: Migrating). Returns false, changing nothing, when none applies.
  */
 export async function transitionInstanceThrough(db: Db, instanceId: string, events: readonly InstanceEvent[], nowMs: number): Promise<boolean> {
-  const ends: Array<[InstanceStatus, InstanceStatus]> = [];
-  for (const from of instanceStatuses) {
-    let at: InstanceStatus = from;
-    for (const event of events) at = instanceMachine.next(at, event) ?? at;
-    if (at !== from) ends.push([from, at]);
-  }
+  const ends = endsThrough(events);
   if (ends.length === 0) return false;
   const result = await db
     .updateTable('instances')
@@ -38,4 +33,25 @@ export async function transitionInstanceThrough(db: Db, instanceId: string, even
     .where('status', 'in', ends.map(([from]) => from))
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
+}
+
+/** Every status that `events`, applied in order as in transitionInstanceThrough, moves on, with where it ends. */
+function endsThrough(events: readonly InstanceEvent[]): Array<[InstanceStatus, InstanceStatus]> {
+  const ends: Array<[InstanceStatus, InstanceStatus]> = [];
+  for (const from of instanceStatuses) {
+    let at: InstanceStatus = from;
+    for (const event of events) at = instanceMachine.next(at, event) ?? at;
+    if (at !== from) ends.push([from, at]);
+  }
+  return ends;
+}
+
+/**
+ * The instance's status after `events`, as transitionInstanceThrough would apply them, for an
+ * UPDATE that changes the row whatever its status: a status no event applies to stays as it is.
+ */
+export function statusThrough(events: readonly InstanceEvent[]): RawBuilder<string> {
+  const ends = endsThrough(events);
+  if (ends.length === 0) return sql<string>`status`;
+  return sql<string>`case ${sql.join(ends.map(([from, to]) => sql`when status = ${from} then ${to}`), sql` `)} else status end`;
 }

@@ -32,6 +32,7 @@ import {
   type InstanceStatus,
   type MoveProgress,
   NoValidHostError,
+  type CommittedClaim,
   type Placement,
   type PlacementClaim,
   coldMoveInstance,
@@ -212,6 +213,8 @@ class MoveRun {
         clock,
         onProgress: (p) => this.#noteProgress(p, sources),
         transaction: (work, copies) => this.#switchOver(work, copies, this.#plan.startAfter ?? wasRunning),
+        // The new type and vSwitch, and Starting when it is to run again, in the UPDATE that moves the instance.
+        instanceChanges: { instanceTypeId: this.#plan.instanceType, vSwitchId: this.#plan.vSwitchId, then: (this.#plan.startAfter ?? wasRunning) ? ['start'] : [] },
         ...(known === undefined ? {} : { known }),
       });
       const deleted = new Set(moved.disks.map((d) => d.fromPath).filter((path) => !moved.leftoverPaths.includes(path)));
@@ -339,10 +342,11 @@ class MoveRun {
 
   /**
    * The cold move's switch-over, in this job's fenced transaction: the new type, vSwitch and disk
-   * categories apply with it, the instance becomes Starting when it is to run again, and the
-   * copies' byte counts are checkpointed, all or nothing.
+   * categories apply with it, the instance becomes Starting when it is to run again (both asked
+   * of the cold move's own UPDATE, `instanceChanges`), and the copies' byte counts are
+   * checkpointed, all or nothing.
    */
-  async #switchOver<T>(work: (trx: Trx) => Promise<T>, copies: readonly CopyDiskResult[], start: boolean): Promise<T> {
+  async #switchOver(work: (trx: Trx) => Promise<CommittedClaim>, copies: readonly CopyDiskResult[], start: boolean): Promise<CommittedClaim> {
     await this.#progressWrite;
     const checkpoint: MoveCheckpoint = {
       ...this.#checkpoint,
@@ -353,8 +357,8 @@ class MoveRun {
     const { switched, starting } = await this.#ctx.fenced(
       async (trx) => {
         const result = await work(trx);
-        await this.#applyChanges(trx);
-        const toStarting = start && (await transitionInstance(trx, this.#plan.instanceId, 'start', now));
+        await this.#applyDiskChanges(trx, now);
+        const toStarting = start && result.instanceStatus === 'Starting';
         await this.#update(trx, toStarting ? { phase: 'starting', progress_bp: 9500 } : { phase: 'switching', progress_bp: copyShareBp });
         return { switched: result, starting: toStarting };
       },
@@ -515,6 +519,12 @@ class MoveRun {
     const plan = this.#plan;
     const now = this.#deps.clock.nowMs();
     await trx.updateTable('instances').set({ instance_type_id: plan.instanceType, vswitch_id: plan.vSwitchId, updated_at: now }).where('id', '=', plan.instanceId).execute();
+    await this.#applyDiskChanges(trx, now);
+  }
+
+  /** The disk categories and performance levels the move asked for, in `trx`. */
+  async #applyDiskChanges(trx: Trx, now: number): Promise<void> {
+    const plan = this.#plan;
     for (const change of plan.diskChanges) {
       await trx
         .updateTable('disks')

@@ -5,7 +5,7 @@
  * condition against the committed row; on SQLite the BEGIN IMMEDIATE transaction is the only
  * writer. Either way a node is never overcommitted, and CHECK constraints back that up.
  */
-import { type Transaction, sql } from 'kysely';
+import { type Transaction, type UpdateObject, sql } from 'kysely';
 import { AppError } from '../../core/errors.ts';
 import { newId } from '../../core/ids.ts';
 import type { Db, DialectName } from '../../store/database.ts';
@@ -37,6 +37,8 @@ export interface PlacementClaim {
 export interface CommittedClaim {
   readonly claim: PlacementClaim;
   readonly instanceId: string;
+  /** The instance's status after the commit (`also` may change it). */
+  readonly instanceStatus: string;
   readonly fromHostId: string;
   readonly fromNode: number;
   readonly freedVcpus: number;
@@ -105,13 +107,24 @@ function isUniqueViolation(err: unknown): boolean {
   return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
 
+/** How insertClaim names the claim and whether it looks for a held one first. */
+export interface InsertClaimOptions {
+  /** Default a new id. */
+  readonly claimId?: string;
+  /**
+   * Look for the instance's held claim before reserving anything (default true), to name it in
+   * the error; without, the unique index still refuses a second one, and `trx` must roll back.
+   */
+  readonly checkHeld?: boolean;
+}
+
 /**
- * Reserve `req`'s size on `hostId`/`node` and record the claim (named `claimId`, default a new id),
- * all in `trx`. Returns undefined when the node no longer has room or the host no longer qualifies
- * (the caller refreshes and tries again); throws ClaimRace when an anti-affine instance got there first.
+ * Reserve `req`'s size on `hostId`/`node` and record the claim, all in `trx`. Returns undefined
+ * when the node no longer has room or the host no longer qualifies (the caller refreshes and
+ * tries again); throws ClaimRace when an anti-affine instance got there first.
  */
-export async function insertClaim(trx: Trx, dialect: DialectName, hostId: string, node: number, req: ResolvedRequest, nowMs: number, claimId?: string): Promise<PlacementClaim | undefined> {
-  if (req.instanceId !== null) {
+export async function insertClaim(trx: Trx, dialect: DialectName, hostId: string, node: number, req: ResolvedRequest, nowMs: number, options: InsertClaimOptions = {}): Promise<PlacementClaim | undefined> {
+  if (req.instanceId !== null && (options.checkHeld ?? true)) {
     const held = await trx.selectFrom('placement_claims').select('id').where('instance_id', '=', req.instanceId).where('state', '=', 'held').executeTakeFirst();
     if (held !== undefined) throw heldAlready(req.instanceId, held.id);
   }
@@ -155,7 +168,7 @@ export async function insertClaim(trx: Trx, dialect: DialectName, hostId: string
     if (placed !== undefined || claimed !== undefined) throw new ClaimRace(hostId);
   }
   const row: PlacementClaimTable = {
-    id: claimId ?? newId('pc'),
+    id: options.claimId ?? newId('pc'),
     host_id: hostId,
     node,
     instance_id: req.instanceId,
@@ -219,9 +232,16 @@ export async function releaseClaimInTrx(trx: Trx, dialect: DialectName, claimId:
 /**
  * Make the claim's host the instance's home: its old NUMA slot is freed, the claim's capacity
  * becomes the instance's, the claim is committed. The instance's disks must already be in the
- * target pool (a cold move switches them earlier in the same `trx`).
+ * target pool (a cold move switches them earlier in the same `trx`). `also` changes more of the
+ * instance in the same UPDATE (its status, type, vSwitch).
  */
-export async function commitClaimInTrx(trx: Trx, dialect: DialectName, claimId: string, nowMs: number): Promise<CommittedClaim> {
+export async function commitClaimInTrx(
+  trx: Trx,
+  dialect: DialectName,
+  claimId: string,
+  nowMs: number,
+  also: UpdateObject<DatabaseSchema, 'instances'> = {},
+): Promise<CommittedClaim> {
   // Held to committed in one guarded UPDATE, which also locks the claim; what it holds comes back with it.
   const row = await trx.updateTable('placement_claims').set({ state: 'committed', updated_at: nowMs }).where('id', '=', claimId).where('state', '=', 'held').returningAll().executeTakeFirst();
   if (row === undefined) {
@@ -249,14 +269,16 @@ export async function commitClaimInTrx(trx: Trx, dialect: DialectName, claimId: 
   }
   const from = { hostId: instance.host_id, node: Number(instance.numa_node), vcpus: Number(instance.vcpus), memoryMib: Number(instance.memory_mib) };
   await addUsed(trx, from.hostId, from.node, -from.vcpus, -from.memoryMib);
-  await trx
+  const moved = await trx
     .updateTable('instances')
-    .set({ host_id: claim.hostId, numa_node: claim.numaNode, vcpus: claim.vcpus, memory_mib: claim.memoryMib, updated_at: nowMs })
+    .set({ ...also, host_id: claim.hostId, numa_node: claim.numaNode, vcpus: claim.vcpus, memory_mib: claim.memoryMib, updated_at: nowMs })
     .where('id', '=', claim.instanceId)
-    .execute();
+    .returning('status')
+    .executeTakeFirstOrThrow();
   return {
     claim,
     instanceId: claim.instanceId,
+    instanceStatus: moved.status,
     fromHostId: from.hostId,
     fromNode: from.node,
     freedVcpus: from.vcpus,

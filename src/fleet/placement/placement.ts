@@ -125,7 +125,8 @@ export class Placement {
    * Reserve capacity for `request` inside the caller's transaction, so that the claim (named
    * `claimId`) commits or rolls back with the caller's own writes; every read goes through `trx`.
    * Once `trx` has committed, tell the index with `noteClaimed`. A request with anti-affinity
-   * needs a transaction per attempt: use `claim`.
+   * needs a transaction per attempt: use `claim`. An instance's second held claim is refused by
+   * the unique index alone (Conflict), and the caller's transaction must then roll back.
    */
   async claimInTrx(trx: Trx, request: PlacementRequest, claimId?: string): Promise<PlacementClaim> {
     if ((request.antiAffinity?.instanceIds?.length ?? 0) > 0) {
@@ -133,7 +134,7 @@ export class Placement {
     }
     await this.#reloadIfOld(trx);
     const { dialect } = this.#database;
-    return this.#place(trx, await resolveRequest(trx, request), (hostId, node, req) => insertClaim(trx, dialect, hostId, node, req, this.#clock.nowMs(), claimId));
+    return this.#place(trx, await resolveRequest(trx, request), (hostId, node, req) => insertClaim(trx, dialect, hostId, node, req, this.#clock.nowMs(), { ...(claimId === undefined ? {} : { claimId }), checkHeld: false }));
   }
 
   /** Tell the index about a claim committed by a caller's own transaction (`claimInTrx`). */
