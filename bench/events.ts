@@ -54,6 +54,12 @@ const hostShape = { vcpus: 96, memoryGiB: 384, numaNodes: 2 };
 const answerBatch = 100;
 const baselineJobs = 2_000;
 
+const usage = `Usage: npx tsx bench/events.ts [--events 10000] [--hosts 1000] [--dialects sqlite,postgres]
+       [--concurrency 16] [--poll-ms 20] [--pg-via socket|tcp]
+Handles --events ENS migrate events on a generated fleet of --hosts hosts with the sim driver (1 Ferry
+node on SQLite, 2 on PostgreSQL, reached over its Unix socket unless --pg-via tcp) and writes
+bench/results/events.json: seconds, control-plane CPU ms per migration (target <= ${targetCpuMsPerMigration}), peak RSS.`;
+
 interface Params {
   readonly events: number;
   readonly hosts: number;
@@ -73,8 +79,13 @@ function readParams(): Params {
       'poll-ms': { type: 'string' },
       'pg-via': { type: 'string' },
       node: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help === true) {
+    console.log(usage);
+    process.exit(0);
+  }
   const events = positiveInt('--events', values.events ?? '10000');
   const hosts = positiveInt('--hosts', values.hosts ?? '1000');
   if (Math.ceil(events / instancesPerSourceHost) * 2 > hosts) throw new Error(`--hosts ${hosts} is too few for ${events} events: at least ${Math.ceil(events / instancesPerSourceHost) * 2}`);
