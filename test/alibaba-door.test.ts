@@ -114,8 +114,8 @@ describe('Alibaba POP front door', () => {
         .map((line) => JSON.parse(line) as Record<string, unknown>);
     }
     assert.deepEqual(
-      lines.map((l) => [l['msg'], l['statusCode'], l['method']]),
-      [['request completed', 404, 'GET']],
+      lines.map((l) => [l['msg'], l['statusCode'], l['method'], l['requestId']]),
+      [['request completed', 404, 'GET', requestId]],
     );
     assert.doesNotMatch(door.server.output(), /FSTDEP|DeprecationWarning/, 'no deprecation warning at start');
   });

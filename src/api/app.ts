@@ -22,7 +22,7 @@ export function buildApp(runtime: Runtime): FastifyInstance {
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
     // One log line per request, written when it is answered (Fastify's default writes two).
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
   });
 
   app.addHook('onResponse', (request, reply, done) => {
