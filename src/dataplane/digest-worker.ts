@@ -1,7 +1,7 @@
 /**
- * SHA-256 of chunks on a worker thread, so a side of a transfer hashes on one core while its main
- * thread moves bytes (file, socket) on the other: the receiver verifies chunks there, the sender
- * hashes the chunks its digest cache does not know. The chunk's memory moves to the worker and back
+ * SHA-256 of chunks on a worker thread, so the receiver verifies chunks on one core while its main
+ * thread moves bytes (socket, file) on the other. (The agent's sender hashes on its main thread:
+ * see Sender's #digest for why.) The chunk's memory moves to the worker and back
  * (a transfer, no copy). Sharing it instead (SharedArrayBuffer) would spare the moves, but then
  * every copy into it from a socket read goes through V8's relaxed (non-vector) memmove: 13 % of
  * the receiver's CPU here, against 5 % for the copy into plain memory. WebCrypto's
