@@ -308,9 +308,10 @@ export class Receiver {
           payloadBytesReceived += body.length;
           const data = await decompressChunk(header.codec, body, header.rawLengthBytes);
           const digest = Buffer.from(header.digest);
-          // A raw chunk is a view of the pooled frame buffer; a decompressed one has its own memory.
+          // A raw chunk is a view of the frame's buffer (pooled when large), given back once written;
+          // a decompressed one has its own memory, so the frame's buffer can go back at once.
+          if (data !== body) pool.give(frame.payload);
           const pooled = data === body && frame.payload.length > smallFrameBytes;
-          if (!pooled) pool.give(frame.payload);
           dataChunksWritten++;
           await startWrite(header.index, data, digest, pooled);
         } else if (frame.type === 'zero') {
