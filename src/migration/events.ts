@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import type { Clock } from '../core/clock.ts';
 import { AppError, isAppError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import type { JobStore, Trx } from '../engine/job-store.ts';
+import type { JobStore, NewJob, Trx } from '../engine/job-store.ts';
 import type { Database, Db } from '../store/database.ts';
 import type { EnsEventTable } from '../store/schema-ens.ts';
 import {
@@ -320,10 +320,11 @@ export async function listEvents(ctx: ServiceContext, filter: ListEventsFilter):
  * deadline, then move it along the table and hand it to a new job (now, or at the planned time).
  * A migrate or redeploy to run now starts its instance move right here, in `trx`, as the event's
  * job would (the move ends the event when it ends); when the move cannot start, the job runs as
- * it would have, and fails or avoids the event. Returns the job the answer replaced, which the
+ * it would have, and fails or avoids the event. The new job is added to `newJobs`, which the caller
+ * inserts in `trx` (a batch's jobs with one INSERT). Returns the job the answer replaced, which the
  * caller cancels once committed.
  */
-async function answerInTrx(ctx: ServiceContext, trx: Trx, action: EventAction, answer: EventAnswer, passwordHash: string | null): Promise<string | null> {
+async function answerInTrx(ctx: ServiceContext, trx: Trx, action: EventAction, answer: EventAnswer, passwordHash: string | null, newJobs: NewJob[]): Promise<string | null> {
   const ports: EventPorts = ctx;
   const { accountId } = ctx;
   const nowMs = ports.clock.nowMs();
@@ -378,13 +379,13 @@ async function answerInTrx(ctx: ServiceContext, trx: Trx, action: EventAction, a
     throw new AppError('EventStatusConflict', { eventId: row.id, status: 'changing', action: eventActionNames[action], allowed: eventMachine.sourcesOf(transition).join(' or ') });
   }
   if (moveId !== null && dataPolicy !== null) {
-    const move = await tryStartEventMove(ctx, { instanceId: row.instance_id, dataPolicy, eventId: row.id, moveId, fromHostId: row.host_id }, trx);
+    const move = await tryStartEventMove(ctx, { instanceId: row.instance_id, dataPolicy, eventId: row.id, moveId, fromHostId: row.host_id }, trx, newJobs);
     if (move !== undefined) return row.job_id;
     // The move cannot start now: the event's job decides, as for a planned answer (it fails or avoids the event).
     await trx.updateTable('ens_events').set({ job_id: jobId, move_id: null }).where('id', '=', row.id).execute();
   }
   const payload: EventJobPayload = { eventId: row.id, accountId: row.account_id };
-  await ports.jobs.enqueue(eventJobKind, payload, { id: jobId, runAtMs, maxAttempts: eventJobMaxAttempts }, trx);
+  newJobs.push({ kind: eventJobKind, payload, options: { id: jobId, runAtMs, maxAttempts: eventJobMaxAttempts } });
   return row.job_id;
 }
 
@@ -404,7 +405,12 @@ export async function answerEvent(ctx: ServiceContext, action: EventAction, inpu
   const answer = checkEventAnswer(input, action === 'migrate');
   // scrypt is slow on purpose: hash before the transaction, not while holding its locks.
   const passwordHash = answer.password === undefined ? null : hashPassword(answer.password);
-  await ctx.database.db.transaction().execute(async (trx) => dropJobs(ctx.jobs, trx, [await answerInTrx(ctx, trx, action, answer, passwordHash)]));
+  await ctx.database.db.transaction().execute(async (trx) => {
+    const newJobs: NewJob[] = [];
+    const replaced = await answerInTrx(ctx, trx, action, answer, passwordHash, newJobs);
+    await ctx.jobs.enqueueMany(newJobs, trx);
+    await dropJobs(ctx.jobs, trx, [replaced]);
+  });
 }
 
 export interface BatchItemResult {
@@ -440,18 +446,21 @@ export async function answerEvents(ctx: ServiceContext, action: EventAction, inp
   return ctx.database.db.transaction().execute(async (trx) => {
     const results: BatchItemResult[] = [];
     const replaced: (string | null)[] = [];
+    // Only answers that succeeded add a job: each adds it as its last step.
+    const newJobs: NewJob[] = [];
     for (const item of checked) {
       if (item.result !== undefined) {
         results.push(item.result);
         continue;
       }
       try {
-        replaced.push(await answerInTrx(ctx, trx, action, item.answer, item.passwordHash));
+        replaced.push(await answerInTrx(ctx, trx, action, item.answer, item.passwordHash, newJobs));
         results.push({ ...itemIds(item.input), code: 200, message: 'success', errorCode: null });
       } catch (err) {
         results.push(failed(item.input, err));
       }
     }
+    await ctx.jobs.enqueueMany(newJobs, trx);
     await dropJobs(ctx.jobs, trx, replaced);
     return results;
   });

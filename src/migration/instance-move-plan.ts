@@ -190,7 +190,11 @@ export async function planMove(db: Db | Trx, accountId: string, request: Instanc
     instanceType = type.id;
   }
 
-  const disks = await db.selectFrom('disks').select(['id', 'category', 'performance_level']).where('instance_id', '=', instanceId).orderBy('device_index').execute();
+  // Only disk changes need the instance's disks.
+  const disks =
+    (request.diskChanges ?? []).length === 0
+      ? []
+      : await db.selectFrom('disks').select(['id', 'category', 'performance_level']).where('instance_id', '=', instanceId).orderBy('device_index').execute();
   const seen = new Set<string>();
   const diskChanges = (request.diskChanges ?? []).map((change, index) => {
     const disk = disks.find((d) => d.id === change.diskId);

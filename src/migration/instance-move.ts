@@ -9,7 +9,7 @@
 import { sql } from 'kysely';
 import { AppError, type ErrorCode, errorCatalogue, isAppError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import type { Trx } from '../engine/job-store.ts';
+import type { NewJob, Trx } from '../engine/job-store.ts';
 import type { InstanceMoveTable } from '../store/schema-moves.ts';
 import { type DataDiskPolicy, type InstanceMoveRequest, type MovePlan, movingAlready, planMove } from './instance-move-plan.ts';
 import type { ServiceContext } from './service-context.ts';
@@ -105,8 +105,9 @@ export function toMoveView(row: InstanceMoveTable): InstanceMoveView {
  * instance is still on that host. Every refusal is a catalogue error thrown before anything is
  * written: the move row goes first, and a move another node started meanwhile makes it write
  * nothing (ON CONFLICT on the one-open-move index), so `t` stays usable on PostgreSQL too.
+ * With `deferJobs` the job is added there, for the caller to insert later in `t` (enqueueMany).
  */
-async function recordMove(ctx: ServiceContext, t: Trx, request: InstanceMoveRequest, fromHostId?: string): Promise<InstanceMoveTable> {
+async function recordMove(ctx: ServiceContext, t: Trx, request: InstanceMoveRequest, fromHostId?: string, deferJobs?: NewJob[]): Promise<InstanceMoveTable> {
   const plan = await planMove(t, ctx.accountId, request);
   if (fromHostId !== undefined && plan.fromHostId !== fromHostId) {
     throw new AppError('Conflict', { reason: `Instance ${plan.instanceId} is on host ${plan.fromHostId} now, not ${fromHostId}.` });
@@ -145,7 +146,9 @@ async function recordMove(ctx: ServiceContext, t: Trx, request: InstanceMoveRequ
     .executeTakeFirst();
   if (inserted === undefined) throw movingAlready(plan.instanceId, 'another move');
   const payload: MoveJobPayload = { moveId, accountId: ctx.accountId };
-  await ctx.jobs.enqueue(instanceMoveJobKind, payload, { id: jobId, maxAttempts: instanceMoveMaxAttempts }, t);
+  const job: NewJob = { kind: instanceMoveJobKind, payload, options: { id: jobId, maxAttempts: instanceMoveMaxAttempts } };
+  if (deferJobs === undefined) await ctx.jobs.enqueueMany([job], t);
+  else deferJobs.push(job);
   return row;
 }
 
@@ -214,16 +217,18 @@ export async function startEventMove(
 /**
  * startEventMove inside `trx`, for a caller with another way on (an ENS answer hands its event to
  * the event's job instead): undefined, with nothing written, when the move is refused for a reason
- * a user could be told (a catalogue error) or the instance is no longer on `fromHostId`.
+ * a user could be told (a catalogue error) or the instance is no longer on `fromHostId`. With
+ * `deferJobs` the move's job is added there, for the caller to insert later in `trx`.
  */
 export async function tryStartEventMove(
   ctx: ServiceContext,
   input: { readonly instanceId: string; readonly dataPolicy: DataDiskPolicy; readonly eventId: string; readonly moveId: string; readonly fromHostId: string },
   trx: Trx,
+  deferJobs?: NewJob[],
 ): Promise<InstanceMoveView | undefined> {
   const request: InstanceMoveRequest = { instanceId: input.instanceId, origin: eventMoveOrigin, dataDiskPolicy: input.dataPolicy, attributes: { eventId: input.eventId }, moveId: input.moveId };
   try {
-    return toMoveView(await recordMove(ctx, trx, request, input.fromHostId));
+    return toMoveView(await recordMove(ctx, trx, request, input.fromHostId, deferJobs));
   } catch (err) {
     if (isAppError(err)) return undefined;
     throw err;
