@@ -321,20 +321,25 @@ export async function listEvents(ctx: ServiceContext, filter: ListEventsFilter):
  * A migrate or redeploy to run now starts its instance move right here, in `trx`, as the event's
  * job would (the move ends the event when it ends); when the move cannot start, the job runs as
  * it would have, and fails or avoids the event. The new job is added to `newJobs`, which the caller
- * inserts in `trx` (a batch's jobs with one INSERT). Returns the job the answer replaced, which the
- * caller cancels once committed.
+ * inserts in `trx` (a batch's jobs with one INSERT). The event is read (and locked) here, or taken
+ * from `prefetched`, which a batch reads with one query; each row there serves one answer.
+ * Returns the job the answer replaced, which the caller cancels once committed.
  */
-async function answerInTrx(ctx: ServiceContext, trx: Trx, action: EventAction, answer: EventAnswer, passwordHash: string | null, newJobs: NewJob[]): Promise<string | null> {
+async function answerInTrx(
+  ctx: ServiceContext,
+  trx: Trx,
+  action: EventAction,
+  answer: EventAnswer,
+  passwordHash: string | null,
+  newJobs: NewJob[],
+  prefetched?: Map<string, EnsEventTable>,
+): Promise<string | null> {
   const ports: EventPorts = ctx;
-  const { accountId } = ctx;
   const nowMs = ports.clock.nowMs();
-  const row = await trx
-    .selectFrom('ens_events')
-    .selectAll()
-    .where('id', '=', answer.eventId)
-    .where('account_id', '=', accountId)
-    .$if(ports.database.dialect === 'postgres', (qb) => qb.forUpdate())
-    .executeTakeFirst();
+  const fetched = prefetched?.get(answer.eventId);
+  // A second answer to the same event in one batch reads it again, as the first one left it.
+  prefetched?.delete(answer.eventId);
+  const row = fetched ?? (await lockedEvents(ctx, trx, [answer.eventId]))[0];
   if (row === undefined) throw new AppError('EventNotFound', { eventId: answer.eventId });
   if (row.instance_id !== answer.resourceId) throw eventParamError('ResourceId', `event ${row.id} concerns instance ${row.instance_id}, not ${answer.resourceId}`);
   const accepted = typesHandledBy(action);
@@ -387,6 +392,19 @@ async function answerInTrx(ctx: ServiceContext, trx: Trx, action: EventAction, a
   const payload: EventJobPayload = { eventId: row.id, accountId: row.account_id };
   newJobs.push({ kind: eventJobKind, payload, options: { id: jobId, runAtMs, maxAttempts: eventJobMaxAttempts } });
   return row.job_id;
+}
+
+/** The caller's events among `eventIds`, locked for this transaction on PostgreSQL (in id order, so batches take turns). */
+async function lockedEvents(ctx: ServiceContext, trx: Trx, eventIds: readonly string[]): Promise<EnsEventTable[]> {
+  if (eventIds.length === 0) return [];
+  return trx
+    .selectFrom('ens_events')
+    .selectAll()
+    .where('id', 'in', [...eventIds])
+    .where('account_id', '=', ctx.accountId)
+    .orderBy('id')
+    .$if(ctx.database.dialect === 'postgres', (qb) => qb.forUpdate())
+    .execute();
 }
 
 /** The replaced jobs would find themselves stale and do nothing; cancelling them (with the answers) keeps the queue short. */
@@ -448,13 +466,14 @@ export async function answerEvents(ctx: ServiceContext, action: EventAction, inp
     const replaced: (string | null)[] = [];
     // Only answers that succeeded add a job: each adds it as its last step.
     const newJobs: NewJob[] = [];
+    const prefetched = new Map((await lockedEvents(ctx, trx, checked.flatMap((item) => (item.result === undefined ? [item.answer.eventId] : [])))).map((row) => [row.id, row]));
     for (const item of checked) {
       if (item.result !== undefined) {
         results.push(item.result);
         continue;
       }
       try {
-        replaced.push(await answerInTrx(ctx, trx, action, item.answer, item.passwordHash, newJobs));
+        replaced.push(await answerInTrx(ctx, trx, action, item.answer, item.passwordHash, newJobs, prefetched));
         results.push({ ...itemIds(item.input), code: 200, message: 'success', errorCode: null });
       } catch (err) {
         results.push(failed(item.input, err));
