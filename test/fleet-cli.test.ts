@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CreatedKey, type FerryWithKey, ferryCli, startFerryWithKey } from './support/api.ts';
+import { freePort } from './support/ports.ts';
 
 const fleetYaml = `
 regions:
@@ -72,5 +73,14 @@ describe('ferry fleet and instance commands', () => {
     writeFileSync(bad, fleetYaml.replace('host: host-h1', 'host: host-nope').replace('id: i-1', 'id: i-2'));
     await assert.rejects(ferryCli(['fleet', 'apply', '-f', bad], env(ferry)), /host-nope/);
     await assert.rejects(ferryCli(['instance', 'show', 'i-2'], env(ferry)), /NotFound/);
+  });
+
+  it('says where it looked, without a stack trace, when no server answers there', async () => {
+    const endpoint = `http://127.0.0.1:${await freePort()}`;
+    await assert.rejects(ferryCli(['fleet', 'show', '--json'], { ...env(ferry), FERRY_ENDPOINT: endpoint }), (err: { code?: number; stderr?: string }) => {
+      assert.equal(err.code, 1);
+      assert.equal(err.stderr, `ferry: cannot reach Ferry at ${endpoint} (connect ECONNREFUSED ${endpoint.slice('http://'.length)}); start it with ferry serve, or set FERRY_ENDPOINT to where it listens\n`);
+      return true;
+    });
   });
 });

@@ -35,6 +35,18 @@ export class ApiError extends Error {
   }
 }
 
+/** No answer at all from the endpoint (refused, unknown host, reset): the server is not where the CLI looked. */
+export class EndpointUnreachableError extends Error {
+  constructor(
+    readonly endpoint: string,
+    cause: unknown,
+  ) {
+    const reason = cause instanceof Error ? ((cause.cause instanceof Error ? cause.cause.message : undefined) ?? cause.message) : String(cause);
+    super(`cannot reach Ferry at ${endpoint} (${reason}); start it with ferry serve, or set FERRY_ENDPOINT to where it listens`, { cause });
+    this.name = 'EndpointUnreachableError';
+  }
+}
+
 function popDate(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
@@ -61,7 +73,11 @@ export async function signedFetch(creds: ApiCredentials, method: string, path: s
   for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
   const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body), 'utf8');
   const headers = signedHeaders(creds, method, url, query, payload, body !== undefined);
-  return fetch(url, { method, headers, ...(body === undefined ? {} : { body: payload }) });
+  try {
+    return await fetch(url, { method, headers, ...(body === undefined ? {} : { body: payload }) });
+  } catch (err) {
+    throw new EndpointUnreachableError(creds.endpoint, err);
+  }
 }
 
 /**
@@ -83,7 +99,7 @@ export function signedGetStream(creds: ApiCredentials, path: string): Promise<In
       response.on('data', (piece: string) => (text += piece));
       response.on('end', () => reject(answerError({ status: response.statusCode ?? 500, statusText: response.statusMessage ?? '' }, text)));
     });
-    req.on('error', reject);
+    req.on('error', (err) => reject(new EndpointUnreachableError(creds.endpoint, err)));
     req.end();
   });
 }

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isAppError } from '../core/errors.ts';
-import { ApiError } from './api-client.ts';
+import { ApiError, EndpointUnreachableError } from './api-client.ts';
 import { registerEventCommands } from './event-commands.ts';
 import { registerAgentCommand } from './agent-command.ts';
 import { registerFleetCommands } from './fleet-commands.ts';
@@ -95,7 +95,7 @@ try {
     process.stderr.write(`ferry: ${err.alibabaCode}: ${err.message}\n`);
     process.exit(2);
   }
-  if (err instanceof ApiError) {
+  if (err instanceof ApiError || err instanceof EndpointUnreachableError) {
     process.stderr.write(`ferry: ${err.message}\n`);
     process.exit(1);
   }
