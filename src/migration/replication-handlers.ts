@@ -28,16 +28,28 @@ function payloadOf(ctx: JobContext): SmcJobPayload {
   return ctx.job.payload as SmcJobPayload;
 }
 
-async function loadJob(trx: Trx, payload: SmcJobPayload): Promise<ReplicationJobTable | undefined> {
+/**
+ * The job row the handler decides on. On PostgreSQL it is locked until the handler's transaction
+ * ends: two handlers due at once (an expiry and the agent watchdog after a clock jump, say) then
+ * decide one after the other on what the first wrote, instead of the second failing its guarded
+ * transition and waiting out a retry. SQLite runs one transaction at a time anyway.
+ */
+async function loadJob(trx: Trx, deps: ReplicationHandlerDeps, payload: SmcJobPayload): Promise<ReplicationJobTable | undefined> {
   if (payload.jobId === undefined) return undefined;
-  return trx.selectFrom('replication_jobs').selectAll().where('id', '=', payload.jobId).where('account_id', '=', payload.accountId).executeTakeFirst();
+  return trx
+    .selectFrom('replication_jobs')
+    .selectAll()
+    .where('id', '=', payload.jobId)
+    .where('account_id', '=', payload.accountId)
+    .$if(deps.database.dialect === 'postgres', (qb) => qb.forUpdate())
+    .executeTakeFirst();
 }
 
 /** A scheduled start (Ready, never ran, ScheduledStartTime reached) or an incremental job's next run (Waiting, next_run_at reached). */
 function runDue(deps: ReplicationHandlerDeps): JobHandler {
   return (ctx) =>
     ctx.fenced(async (trx) => {
-      const row = await loadJob(trx, payloadOf(ctx));
+      const row = await loadJob(trx, deps, payloadOf(ctx));
       if (row === undefined) return 'gone';
       const now = deps.clock.nowMs();
       const state = jobState(row);
@@ -56,7 +68,7 @@ function expire(deps: ReplicationHandlerDeps): JobHandler {
   return (ctx) =>
     ctx.fenced(async (trx) => {
       const payload = payloadOf(ctx);
-      const row = await loadJob(trx, payload);
+      const row = await loadJob(trx, deps, payload);
       if (row === undefined) return 'gone';
       const now = deps.clock.nowMs();
       const state = jobState(row);
@@ -86,7 +98,7 @@ function watchRun(deps: ReplicationHandlerDeps): JobHandler {
     const runId = payload.runId ?? '';
     const verdict = await ctx.fenced(async (trx) => {
       const run = await trx.selectFrom('replication_job_runs').selectAll().where('id', '=', runId).executeTakeFirst();
-      const row = await loadJob(trx, payload);
+      const row = await loadJob(trx, deps, payload);
       if (run === undefined || row === undefined) return 'discard';
       if (run.end_time !== null) return run.outcome === 'succeeded' ? 'done' : 'discard';
       const state = jobState(row);
@@ -152,7 +164,7 @@ function finalizeRun(deps: ReplicationHandlerDeps): JobHandler {
     const outcome = await ctx.fenced(async (trx) => {
       const run = await trx.selectFrom('replication_job_runs').selectAll().where('id', '=', runId).executeTakeFirst();
       if (run?.outcome === 'succeeded') return { verdict: 'done', retired: [] as string[] };
-      const row = await loadJob(trx, payload);
+      const row = await loadJob(trx, deps, payload);
       if (run === undefined || row === undefined || row.current_run_id !== runId || jobState(row) !== 'Running/Processing') return { verdict: 'stale', retired: [] };
       const now = deps.clock.nowMs();
       if (mismatched.length > 0) {
@@ -198,7 +210,7 @@ async function retireOldImages(trx: Trx, row: ReplicationJobTable, nowMs: number
 function deleteJob(deps: ReplicationHandlerDeps): JobHandler {
   return async (ctx) => {
     const runIds = await ctx.fenced(async (trx) => {
-      const row = await loadJob(trx, payloadOf(ctx));
+      const row = await loadJob(trx, deps, payloadOf(ctx));
       if (row === undefined || jobState(row) !== 'Deleting/Cleaning') return [];
       return removeJobs(trx, [row.id]);
     });
