@@ -133,6 +133,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance', InstanceId: 'i-nosuch' })), 'InvalidInstanceId.NotFound');
       await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'TargetInstance', InstanceId: fleet.instanceId, RegionId: 'cn-beijing' })), 'InvalidInstanceId.NotFound');
       assert.equal((await createdAndDeleted(imageJob({ TargetType: 'TargetInstance', InstanceId: fleet.instanceId })))['InstanceId'], fleet.instanceId);
+      await rejectsWith(client.request('CreateReplicationJob', imageJob({ SourceId: wide, SystemDiskSize: 20, TargetType: 'TargetInstance', InstanceId: fleet.instanceId })), 'TargetInstance.DiskMismatch', /source disk 1: it has 0 data disks; attach data disk 1 first/);
       await rejectsWith(client.request('CreateReplicationJob', imageJob({ TargetType: 'Snapshot' })), 'InvalidParameter', /TargetType/);
     });
 

@@ -10,7 +10,7 @@ import { type Stats, chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, ope
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type FerryWithKey, type PopClient, ferryCli, popClient, startFerryWithKey } from './support/api.ts';
+import { type FerryWithKey, type PopClient, ferryCli, isSdkError, popClient, startFerryWithKey } from './support/api.ts';
 import { applyServerFleet, openServerDatabase } from './support/moves.ts';
 import { type RegistryProcess, runTool, startRegistry } from './support/registry.ts';
 import { type AgentProcess, jobReaches, makeDisk, startAgent } from './support/smc.ts';
@@ -252,15 +252,22 @@ describe('SMC ContainerImage and TargetInstance targets', () => {
     assert.equal(lstatSync(pathOf('d-target-sys')).size, gib, 'the instance disk keeps its size');
     assert.ok(lstatSync(pathOf('d-target-sys')).blocks * 512 < 64 * mib, 'and stays sparse');
 
-    // A source disk larger than the instance's: refused before anything is written.
+    // A source disk larger than the instance's: the job is refused when it is made, before any byte moves.
     const before = await sha256Padded(pathOf('d-target-sys'), gib);
     const big = await startAgent(ferry, { name: 'big-server', disks: [makeSparseDisk(join(dir, 'big-sys.img'), gib + mib, [0, 1024])] });
     agents.push(big);
-    const tooBig = (await client.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: big.sourceId, TargetType: 'TargetInstance', InstanceId: 'i-target' })) as { JobId: string };
-    await client.request('StartReplicationJob', { JobId: tooBig.JobId });
-    const failed = await jobReaches(client, tooBig.JobId, 'InError', undefined, 90_000);
-    assert.equal(failed.ErrorCode, 'TargetInstance.DiskMismatch');
-    assert.match(String(failed['StatusInfo']), /source disk 0: the source disk holds 1074790400 bytes, its disk d-target-sys only 1 GiB; resize that disk first/);
+    const tooBig = { RegionId: 'cn-hangzhou', SourceId: big.sourceId, TargetType: 'TargetInstance', InstanceId: 'i-target' };
+    await assert.rejects(client.request('CreateReplicationJob', tooBig), (err: Error) => {
+      isSdkError('TargetInstance.DiskMismatch', 400)(err);
+      assert.match(err.message, /source disk 0: the source disk holds 1074790400 bytes, its disk d-target-sys only 1 GiB; resize that disk first/);
+      return true;
+    });
+    // So is turning an image job of that source into one for this instance.
+    const imageJob = (await client.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: big.sourceId, ImageName: 'big-server-image', SystemDiskSize: 20 })) as { JobId: string };
+    await assert.rejects(client.request('ModifyReplicationJobAttribute', { JobId: imageJob.JobId, TargetType: 'TargetInstance', InstanceId: 'i-target' }), isSdkError('TargetInstance.DiskMismatch', 400));
+    await client.request('DeleteReplicationJob', { JobId: imageJob.JobId });
+    const describe = (await client.request('DescribeReplicationJobs', { RegionId: 'cn-hangzhou', SourceId: [big.sourceId] })) as { ReplicationJobs: { ReplicationJob: Array<{ TargetType: string }> } };
+    assert.deepEqual(describe.ReplicationJobs.ReplicationJob.map((j) => j.TargetType).filter((t) => t === 'TargetInstance'), [], 'no TargetInstance job was left behind');
     assert.equal(await sha256Padded(pathOf('d-target-sys'), gib), before, 'the instance disk is untouched');
     assert.equal((JSON.parse(await ferryCli(['instance', 'show', 'i-target', '--json'], env)) as { status: string }).status, 'Running');
   });

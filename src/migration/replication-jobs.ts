@@ -94,8 +94,9 @@ export async function createReplicationJob(ctx: ServiceContext, input: CreateRep
     await lockAccount(trx, ctx.database.dialect, ctx.accountId);
     const source = await requireSource(trx, ctx.accountId, input.sourceId, now, settingsAgent);
     requireSourceState(input.sourceId, source.state, ['Available']);
-    checkAgainstSource(applied, input.sourceId, JSON.parse(source.row.facts) as SourceFacts, jobType);
-    const settings = await checkFleetRefs(trx, ctx.accountId, input.regionId, applied);
+    const facts = JSON.parse(source.row.facts) as SourceFacts;
+    checkAgainstSource(applied, input.sourceId, facts, jobType);
+    const settings = await checkFleetRefs(trx, ctx.accountId, input.regionId, applied, facts);
     const count = await trx.selectFrom('replication_jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('account_id', '=', ctx.accountId).executeTakeFirstOrThrow();
     if (Number(count.n) >= jobLimits.jobsPerAccount) throw new AppError('QuotaExceededReplicationJob', { limit: jobLimits.jobsPerAccount });
     await checkNamesFree(trx, ctx.accountId, input.regionId, settings, jobId);
@@ -258,11 +259,15 @@ export async function modifyReplicationJobAttribute(ctx: ServiceContext, input: 
     const before = settingsOf(row);
     let settings = applySettings(before, input, now, Number(row.created_at));
     checkSettings(settings);
-    if (sourceFields.some((f) => input[f] !== undefined)) {
+    const sourceChanged = sourceFields.some((f) => input[f] !== undefined);
+    const fleetChanged = fleetFields.some((f) => input[f] !== undefined);
+    if (sourceChanged || fleetChanged) {
       const source = await requireSource(trx, ctx.accountId, row.source_id, now, agentSettings());
-      checkAgainstSource(settings, row.source_id, JSON.parse(source.row.facts) as SourceFacts, Number(row.job_type));
+      const facts = JSON.parse(source.row.facts) as SourceFacts;
+      if (sourceChanged) checkAgainstSource(settings, row.source_id, facts, Number(row.job_type));
+      // A new TargetType or InstanceId is a new pairing of source and instance disks.
+      settings = await checkFleetRefs(trx, ctx.accountId, row.region_id, settings, facts);
     }
-    if (fleetFields.some((f) => input[f] !== undefined)) settings = await checkFleetRefs(trx, ctx.accountId, row.region_id, settings);
     await checkNamesFree(trx, ctx.accountId, row.region_id, settings, row.id);
     const changes: Partial<ReplicationJobTable> = { ...settingsColumns(settings), updated_at: now };
     const waiting = jobState(row) === 'Waiting';

@@ -19,12 +19,12 @@ import type { Database } from '../store/database.ts';
 import type { ReplicationJobTable } from '../store/schema-smc.ts';
 import type { ImageStore } from './image-store.ts';
 import { imageIdOf } from './replication-handlers.ts';
+import { targetDisksFor } from './replication-job-fleet.ts';
 import { jobState, transition } from './replication-job-rows.ts';
 import { endRun } from './replication-runs.ts';
 import { type SmcJobPayload, scheduleSmcJob, smcJobKinds } from './replication-schedules.ts';
 
 const hourMs = 3_600_000;
-const gibBytes = 1024 ** 3;
 
 export interface TargetRunDeps {
   readonly database: Database;
@@ -147,15 +147,8 @@ async function writeTargetInstance(deps: TargetRunDeps, ctx: JobContext, row: Re
   const instance = await db.selectFrom('instances').selectAll().where('id', '=', row.instance_id).where('account_id', '=', row.account_id).executeTakeFirst();
   if (instance === undefined) throw new AppError('InvalidInstanceIdNotFound', { instanceId: row.instance_id, regionId: row.region_id });
   const disks = await db.selectFrom('disks').selectAll().where('instance_id', '=', instance.id).orderBy('device_index').execute();
-  const system = disks.find((d) => d.kind === 'system');
-  const data = disks.filter((d) => d.kind !== 'system');
-  const targets = sent.map((disk) => {
-    const target = disk.index === 0 ? system : data[disk.index - 1];
-    const mismatch = (reason: string): AppError => new AppError('TargetInstanceDiskMismatch', { instanceId: instance.id, diskIndex: disk.index, reason });
-    if (target === undefined) throw mismatch(disk.index === 0 ? 'it has no system disk' : `it has ${data.length} data disks; attach data disk ${disk.index} first`);
-    if (disk.sizeBytes > Number(target.size_gib) * gibBytes) throw mismatch(`the source disk holds ${disk.sizeBytes} bytes, its disk ${target.id} only ${Number(target.size_gib)} GiB; resize that disk first`);
-    return { disk, target };
-  });
+  // Checked when the job was made too; the disks the agent really sent may have grown since.
+  const targets = targetDisksFor(instance.id, sent, disks);
   const runtime = { instanceId: instance.id, hostId: instance.host_id, diskPaths: disks.map((d) => d.path) };
   const checkpoint = ctx.job.checkpoint as { restart?: boolean } | null;
   let restart = checkpoint?.restart === true;
@@ -168,13 +161,13 @@ async function writeTargetInstance(deps: TargetRunDeps, ctx: JobContext, row: Re
   } else if (instance.status !== 'Stopped') {
     throw new AppError('InstanceStatusInvalid', { instanceId: instance.id, status: instance.status, action: 'a TargetInstance run', allowed: 'Running or Stopped' });
   }
-  for (const { disk, target } of targets) {
-    await deps.driver.writeDisk({ disk: { diskId: target.id, hostId: target.host_id, path: target.path }, sourcePath: deps.images.imagePath(imageId, disk.index) }, ctx.signal);
+  for (const { index, target } of targets) {
+    await deps.driver.writeDisk({ disk: { diskId: target.id, hostId: target.host_id, path: target.path }, sourcePath: deps.images.imagePath(imageId, index) }, ctx.signal);
   }
   if (restart) {
     await transitionInstance(db, instance.id, 'start', deps.clock.nowMs());
     await deps.driver.start(runtime, ctx.signal);
     await transitionInstance(db, instance.id, 'started', deps.clock.nowMs());
   }
-  return `Wrote ${targets.map(({ disk, target }) => `source disk ${disk.index} onto ${target.id}`).join(', ')} of ${instance.id}`;
+  return `Wrote ${targets.map(({ index, target }) => `source disk ${index} onto ${target.id}`).join(', ')} of ${instance.id}`;
 }

@@ -35,6 +35,11 @@ export async function seedFleet(dbUrl: string, accountId: string): Promise<Seede
       .insertInto('instances')
       .values({ id: fleet.instanceId, account_id: accountId, host_id: 'host-h1', numa_node: 0, instance_type_id: fleet.instanceType, vswitch_id: fleet.vSwitchId, status: 'Running', vcpus: 2, memory_mib: 8192, created_at: now, updated_at: now })
       .execute();
+    // A system disk that holds a 30 GiB source disk; no data disks. Its file is never written by these tests.
+    await db
+      .insertInto('disks')
+      .values({ id: 'd-target1-sys', instance_id: fleet.instanceId, device_index: 0, kind: 'system', category: 'cloud_essd', performance_level: 'PL1', size_gib: 40, fill_mib: 0, host_id: 'host-h1', path: '/nonexistent/d-target1-sys.img', created_at: now, updated_at: now })
+      .execute();
   } finally {
     await database.close();
   }
