@@ -30,7 +30,8 @@ program
   .addOption(new Option('--worker-concurrency <n>', 'jobs this node runs at once').argParser(positiveInt))
   .addOption(new Option('--shutdown-grace-ms <ms>', 'how long running jobs may finish after SIGTERM').argParser(positiveInt).default(10_000))
   .option('--registry <url>', 'container registry (Docker Registry API v2) that ContainerImage jobs push to, e.g. http://127.0.0.1:5000 (default: FERRY_REGISTRY_URL)')
-  .action(async (opts: { listen: string; data: string; db?: string; leaseMs?: number; pollMs?: number; workerConcurrency?: number; shutdownGraceMs: number; registry?: string }) => {
+  .option('--demo', 'to try Ferry out: apply the fleet file of DESIGN.md (idempotent) and print an access key of the default account to use')
+  .action(async (opts: { listen: string; data: string; db?: string; leaseMs?: number; pollMs?: number; workerConcurrency?: number; shutdownGraceMs: number; registry?: string; demo?: boolean }) => {
     // Loaded on use: the HTTP stack is most of the CLI's start-up time, and agents and clients never need it.
     const { serve } = await import('./serve.ts');
     await serve(opts);

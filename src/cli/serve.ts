@@ -1,5 +1,6 @@
 import { buildApp } from '../api/app.ts';
 import { openRuntime } from '../api/runtime.ts';
+import { demoBanner, setUpDemo } from './demo.ts';
 import { parseListenAddress } from './listen-address.ts';
 
 export interface ServeOptions {
@@ -11,6 +12,8 @@ export interface ServeOptions {
   readonly workerConcurrency?: number;
   readonly shutdownGraceMs: number;
   readonly registry?: string;
+  /** Apply the demo fleet and print a ready access key (see demo.ts). */
+  readonly demo?: boolean;
 }
 
 /**
@@ -27,6 +30,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
     ...(options.workerConcurrency === undefined ? {} : { workerConcurrency: options.workerConcurrency }),
   });
+  const demo = options.demo === true ? await setUpDemo(runtime) : undefined;
   const app = buildApp(runtime);
   await app.listen({ host, port });
   const address = app.server.address();
@@ -37,7 +41,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const dbFlag = options.db === undefined ? '' : ' --db <same URL>';
   process.stderr.write(
     `ferry: listening on ${url} (${runtime.database.dialect}: ${runtime.database.location})\n` +
-      `ferry: create an access key with: npx ferry admin create-key --data ${options.data}${dbFlag} --json\n`,
+      `ferry: create an access key with: npx ferry admin create-key --data ${options.data}${dbFlag} --json\n` +
+      (demo === undefined ? '' : demoBanner(demo, url)),
   );
 
   let stopping = false;
