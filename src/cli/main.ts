@@ -63,6 +63,11 @@ admin
     }
   });
 
+/** An admin command's result: one JSON object with --json, else a line for people. */
+function printOutcome(json: boolean | undefined, outcome: Record<string, string>, line: string): void {
+  process.stdout.write(json === true ? `${JSON.stringify(outcome)}\n` : `${line}\n`);
+}
+
 function withDatabaseOptions(command: Command): Command {
   return command.option('--data <dir>', 'data directory', './data').option('--db <url>', 'database URL (default: SQLite in the data directory)');
 }
@@ -70,23 +75,26 @@ function withDatabaseOptions(command: Command): Command {
 const policy = admin.command('policy').description('RAM-like access policies of access keys');
 withDatabaseOptions(policy.command('attach <accessKeyId>').description('attach a policy (JSON: {"Statement":[{"Effect","Action","Resource"}]}) to a key, replacing its old one'))
   .requiredOption('-f, --file <policy.json>', 'policy document; - reads standard input')
-  .action(async (accessKeyId: string, opts: { data: string; db?: string; file: string }) => {
+  .option('--json', 'print {"accessKeyId","policy":"attached"}')
+  .action(async (accessKeyId: string, opts: { data: string; db?: string; file: string; json?: boolean }) => {
     await (await adminTools()).attachPolicyFile(opts, accessKeyId, opts.file);
-    process.stdout.write(`policy attached to ${accessKeyId}\n`);
+    printOutcome(opts.json, { accessKeyId, policy: 'attached' }, `policy attached to ${accessKeyId}`);
   });
-withDatabaseOptions(policy.command('detach <accessKeyId>').description('remove a key\'s policy: the key gets its account\'s full access again')).action(
-  async (accessKeyId: string, opts: { data: string; db?: string }) => {
+withDatabaseOptions(policy.command('detach <accessKeyId>').description('remove a key\'s policy: the key gets its account\'s full access again'))
+  .option('--json', 'print {"accessKeyId","policy":"detached"}')
+  .action(async (accessKeyId: string, opts: { data: string; db?: string; json?: boolean }) => {
     await (await adminTools()).detachPolicyFromKey(opts, accessKeyId);
-    process.stdout.write(`policy detached from ${accessKeyId}\n`);
-  },
-);
+    printOutcome(opts.json, { accessKeyId, policy: 'detached' }, `policy detached from ${accessKeyId}`);
+  });
 
 const key = admin.command('key').description('enable or disable access keys');
 for (const [verb, enabled] of [['disable', false], ['enable', true]] as const) {
-  withDatabaseOptions(key.command(`${verb} <accessKeyId>`).description(`${verb} an access key`)).action(async (accessKeyId: string, opts: { data: string; db?: string }) => {
-    await (await adminTools()).setKeyEnabled(opts, accessKeyId, enabled);
-    process.stdout.write(`${accessKeyId} ${verb}d\n`);
-  });
+  withDatabaseOptions(key.command(`${verb} <accessKeyId>`).description(`${verb} an access key`))
+    .option('--json', 'print {"accessKeyId","status"} (status Active or Inactive)')
+    .action(async (accessKeyId: string, opts: { data: string; db?: string; json?: boolean }) => {
+      await (await adminTools()).setKeyEnabled(opts, accessKeyId, enabled);
+      printOutcome(opts.json, { accessKeyId, status: enabled ? 'Active' : 'Inactive' }, `${accessKeyId} ${verb}d`);
+    });
 }
 
 try {
