@@ -21,7 +21,7 @@ const program = new Command('ferry')
 
 program
   .command('serve')
-  .description('start a Ferry node: API front doors, console and a job worker')
+  .description('start a Ferry node: API front doors and a job worker (no web console yet)')
   .option('--listen <host:port>', 'address to listen on (port 0 picks a free port)', '127.0.0.1:8080')
   .option('--data <dir>', 'data directory (SQLite database, master key, storage pools)', './data')
   .option('--db <url>', 'database URL: postgres://... for several nodes, or sqlite:/path/file.db')
