@@ -10,7 +10,7 @@
  * the run and the job, in one transaction that also checks that the run is still the job's current
  * one and its command open; when it is not (Stop, Delete, expiry), the stream ends with Cancelled.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -26,6 +26,11 @@ import type { ImageStore } from './image-store.ts';
 import { jobState, transition } from './replication-job-rows.ts';
 
 const ticketTtlSeconds = 60;
+
+/** What the database keeps of a ticket: enough to recognise it, not enough to use it. */
+function ticketHash(ticket: string): string {
+  return createHash('sha256').update(ticket).digest('hex');
+}
 const progressIntervalMs = 1000;
 const openStates = ['pending', 'delivered'];
 
@@ -71,7 +76,6 @@ interface Transfer {
 
 export class DiskStreams {
   readonly #deps: DiskStreamsDeps;
-  readonly #tickets = new Map<string, StreamGrant>();
   readonly #active = new Map<string, Transfer>();
 
   constructor(deps: DiskStreamsDeps) {
@@ -89,9 +93,8 @@ export class DiskStreams {
     if (!payload.disks.some((d) => d.index === request.diskIndex)) throw new AppError('InvalidParameter', { name: 'diskIndex', reason: `disk ${request.diskIndex} is not part of this command` });
     const job = await db.selectFrom('replication_jobs').select(['image_id']).where('id', '=', command.job_id).executeTakeFirst();
     const nowMs = Date.now();
-    for (const [ticket, grant] of this.#tickets) if (grant.expiresAtMs < nowMs) this.#tickets.delete(ticket);
     const ticket = randomBytes(24).toString('base64url');
-    this.#tickets.set(ticket, {
+    const grant: StreamGrant = {
       sourceId: source.id,
       commandId,
       jobId: command.job_id,
@@ -102,15 +105,20 @@ export class DiskStreams {
       runTotalBytes: request.runTotalBytes,
       runBytesBefore: request.runBytesBefore,
       expiresAtMs: nowMs + ticketTtlSeconds * 1000,
-    });
+    };
+    await db.deleteFrom('stream_tickets').where('expires_at', '<', nowMs).execute();
+    await db.insertInto('stream_tickets').values({ ticket_hash: ticketHash(ticket), grant_json: JSON.stringify(grant), expires_at: grant.expiresAtMs }).execute();
     return { ticket, expiresInSeconds: ticketTtlSeconds };
   }
 
-  /** The grant of a valid ticket, used up; undefined for an unknown or expired one. */
-  redeem(ticket: string): StreamGrant | undefined {
-    const grant = this.#tickets.get(ticket);
-    this.#tickets.delete(ticket);
-    return grant === undefined || grant.expiresAtMs < Date.now() ? undefined : grant;
+  /**
+   * The grant of a valid ticket, used up; undefined for an unknown, used or expired one. Tickets
+   * live in the database, so any node may redeem one another node issued, and only once.
+   */
+  async redeem(ticket: string): Promise<StreamGrant | undefined> {
+    if (ticket === '') return undefined;
+    const row = await this.#deps.database.db.deleteFrom('stream_tickets').where('ticket_hash', '=', ticketHash(ticket)).returning(['grant_json', 'expires_at']).executeTakeFirst();
+    return row === undefined || Number(row.expires_at) < Date.now() ? undefined : (JSON.parse(row.grant_json) as StreamGrant);
   }
 
   /** Serve one stream to its end; failures are told to the agent over the stream and logged, never thrown. */

@@ -179,6 +179,13 @@ export interface AgentCommandTable {
   updated_at: number;
 }
 
+/** A data-plane stream ticket not yet redeemed (migration 0030): sha256 of the ticket, its StreamGrant as JSON. */
+export interface StreamTicketTable {
+  ticket_hash: string;
+  grant_json: string;
+  expires_at: number;
+}
+
 export interface SmcTables {
   access_tokens: AccessTokenTable;
   source_servers: SourceServerTable;
@@ -188,4 +195,5 @@ export interface SmcTables {
   workgroups: WorkgroupTable;
   smc_tags: SmcTagTable;
   agent_commands: AgentCommandTable;
+  stream_tickets: StreamTicketTable;
 }

@@ -102,7 +102,7 @@ export async function openSmcStore(dialect: DialectContext, startMs = Date.UTC(2
       const sourcePath = join(dataDir, `source-${command.commandId}.raw`);
       writeFileSync(sourcePath, bytes);
       const { ticket } = await streams.issueTicket(source, command.commandId, { diskIndex: 0, runTotalBytes: bytes.length, runBytesBefore: 0 });
-      const grant = streams.redeem(ticket);
+      const grant = await streams.redeem(ticket);
       if (grant === undefined) throw new Error('a fresh ticket was refused');
       const { client, server } = await loopbackPair();
       const serving = streams.serve(grant, server);

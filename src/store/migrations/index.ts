@@ -10,6 +10,7 @@ import * as m0015 from './0015-ens-events.ts';
 import * as m0020 from './0020-replication-transfer.ts';
 import * as m0021 from './0021-instance-moves-by-instance.ts';
 import * as m0025 from './0025-replication-transfer-times.ts';
+import * as m0030 from './0030-stream-tickets.ts';
 
 /**
  * Numbered, append-only: a released migration is never edited, a change is a new file.
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0020-replication-transfer': m0020,
   '0021-instance-moves-by-instance': m0021,
   '0025-replication-transfer-times': m0025,
+  '0030-stream-tickets': m0030,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -53,11 +53,21 @@ export const agentStreamRoutes: NativeRoutes = (scope, deps) => {
     const url = new URL(request.url ?? '/', 'http://ferry');
     if (url.pathname !== agentStreamPath) return refuse(socket, '404 Not Found');
     if ((request.headers.upgrade ?? '').toLowerCase() !== agentStreamProtocol) return refuse(socket, '400 Bad Request');
-    const grant = streams.redeem(url.searchParams.get('ticket') ?? '');
-    if (grant === undefined) return refuse(socket, '403 Forbidden');
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${agentStreamProtocol}\r\n\r\n`);
-    if (head.length > 0) socket.unshift(head);
-    void streams.serve(grant, socket);
+    // The agent sends nothing before the 101 answer, so no byte can arrive while the ticket is looked up.
+    socket.pause();
+    streams.redeem(url.searchParams.get('ticket') ?? '').then(
+      (grant) => {
+        if (grant === undefined) return refuse(socket, '403 Forbidden');
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${agentStreamProtocol}\r\n\r\n`);
+        if (head.length > 0) socket.unshift(head);
+        // Still paused: the stream's frame reader resumes it once it listens.
+        void streams.serve(grant, socket);
+      },
+      (err: unknown) => {
+        scope.log.error({ err }, 'stream ticket lookup failed');
+        refuse(socket, '503 Service Unavailable');
+      },
+    );
   };
   scope.server.on('upgrade', onUpgrade);
   // Before the server closes: open streams would hold it up, so they checkpoint and end first.
