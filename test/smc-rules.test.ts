@@ -437,6 +437,19 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await theirs.request('TagResources', { ResourceType: 'replicationjob', ResourceId: [job.JobId], Tag: [{ Key: 'env', Value: 'prod' }] });
       const jobTags = await theirs.request('ListTagResources', { ResourceType: 'replicationjob', ResourceId: [job.JobId] });
       assert.deepEqual(plain(list(jobTags, 'TagResources', 'TagResource')), [{ ResourceId: job.JobId, ResourceType: 'ALIYUN::SMC::REPLICATIONJOB', TagKey: 'env', TagValue: 'prod' }]);
+
+      // DescribeSourceServers filters: tags with and without values, mixed, and the related job.
+      const sourcesWith = async (filter: Params): Promise<string[]> =>
+        list<Record<string, unknown>>(await theirs.request('DescribeSourceServers', { PageSize: 50, ...filter }), 'SourceServers', 'SourceServer').map((s) => String(s['SourceId']));
+      assert.deepEqual(await sourcesWith({ Tag: [{ Key: 'key-00', Value: 'changed' }] }), [ids[0]]);
+      assert.deepEqual(await sourcesWith({ Tag: [{ Key: 'key-03' }, { Key: 'key-00', Value: 'value-0' }] }), [ids[1]]);
+      assert.deepEqual(await sourcesWith({ Tag: [{ Key: 'key-00', Value: 'value-0' }, { Key: 'key-01' }] }), []);
+      assert.deepEqual(await sourcesWith({ Tag: [{ Key: 'key-01' }, { Key: 'key-04', Value: 'value-4' }] }), [ids[0]]);
+      assert.deepEqual(await sourcesWith({ JobId: job.JobId }), [ids[0]]);
+      assert.deepEqual(await sourcesWith({ RelatedJobType: ['0'] }), [ids[0]]);
+      assert.deepEqual(await sourcesWith({ RelatedJobType: ['1', '3'] }), []);
+      assert.deepEqual(await sourcesWith({ SourceId: ids, State: 'InUse' }), [ids[0]]);
+      assert.deepEqual((await sourcesWith({ SourceId: ids, State: 'Available' })).sort(), [ids[1], ids[2]].sort());
     });
 
     it('another account\'s key finds none of these resources', async () => {

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
 import type { Db } from '../store/database.ts';
+import { PreparedQuery, type Slots } from '../store/prepared-query.ts';
 import { type PolicyDocument, parsePolicy } from './policies.ts';
 import type { SecretBox } from './secret-box.ts';
 
@@ -44,6 +45,14 @@ export interface KeyWithPolicy {
   readonly policy: PolicyDocument | undefined;
 }
 
+const keyWithPolicy = new PreparedQuery((db, slot: Slots<{ id: string }>) =>
+  db
+    .selectFrom('access_keys')
+    .leftJoin('key_policies', 'key_policies.access_key_id', 'access_keys.id')
+    .select(['access_keys.id', 'access_keys.account_id', 'access_keys.status', 'access_keys.created_at', 'access_keys.secret_enc', 'key_policies.document'])
+    .where('access_keys.id', '=', slot.value('id')),
+);
+
 /** Entries kept per cache before it starts over; a fleet's keys fit many times over. */
 const keyCacheSize = 10_000;
 
@@ -67,12 +76,7 @@ export class KeyDirectory {
 
   /** The key, its secret and its policy, or InvalidAccessKeyId.NotFound; a disabled key is returned, the caller refuses it. */
   async find(id: string): Promise<KeyWithPolicy> {
-    const row = await this.#db
-      .selectFrom('access_keys')
-      .leftJoin('key_policies', 'key_policies.access_key_id', 'access_keys.id')
-      .select(['access_keys.id', 'access_keys.account_id', 'access_keys.status', 'access_keys.created_at', 'access_keys.secret_enc', 'key_policies.document'])
-      .where('access_keys.id', '=', id)
-      .executeTakeFirst();
+    const [row] = await keyWithPolicy.rows(this.#db, { id });
     if (row === undefined) throw new AppError('InvalidAccessKeyIdNotFound', { accessKeyId: id });
     const key: AccessKeyWithSecret = {
       id: row.id,

@@ -1,12 +1,28 @@
 import type { Clock } from '../core/clock.ts';
 import { AppError } from '../core/errors.ts';
+import type { RawBuilder } from 'kysely';
 import type { Db } from '../store/database.ts';
+import { PreparedQuery, type Slots } from '../store/prepared-query.ts';
 
 /** Nonces are remembered for the whole timestamp window, so a replay inside it is always caught. */
 export const nonceWindowMs = 15 * 60_000;
 
 /** Rows per INSERT statement; three parameters each stays far below every dialect's limit. */
 const rowsPerStatement = 500;
+
+/** One INSERT of as many nonces as the lists hold, all expiring at `expiresAt`; it returns the ones it stored. */
+const insertNonces = new PreparedQuery((db, slot: Slots<{ keyIds: readonly string[]; nonces: readonly string[]; expiresAt: number }>) => {
+  const expiresAt = slot.value('expiresAt');
+  const keyIds = slot.items('keyIds');
+  const nonces = slot.items('nonces');
+  if (keyIds.length !== nonces.length) throw new Error('insertNonces takes one key id per nonce');
+  return db
+    .insertInto('signature_nonces')
+    // Both lists have the same length (checked above), so every index is within nonces.
+    .values(keyIds.map((keyId, i) => ({ access_key_id: keyId, nonce: nonces[i] as RawBuilder<string>, expires_at: expiresAt })))
+    .onConflict((oc) => oc.columns(['access_key_id', 'nonce']).doNothing())
+    .returning(['access_key_id', 'nonce']);
+});
 
 interface PendingNonce {
   readonly accessKeyId: string;
@@ -69,12 +85,8 @@ export class NonceLedger {
     const expiresAt = this.#clock.nowMs() + 2 * nonceWindowMs;
     const stored = new Set<string>();
     for (let start = 0; start < items.length; start += rowsPerStatement) {
-      const rows = await this.#db
-        .insertInto('signature_nonces')
-        .values(items.slice(start, start + rowsPerStatement).map((i) => ({ access_key_id: i.accessKeyId, nonce: i.nonce, expires_at: expiresAt })))
-        .onConflict((oc) => oc.columns(['access_key_id', 'nonce']).doNothing())
-        .returning(['access_key_id', 'nonce'])
-        .execute();
+      const chunk = items.slice(start, start + rowsPerStatement);
+      const rows = await insertNonces.rows(this.#db, { keyIds: chunk.map((i) => i.accessKeyId), nonces: chunk.map((i) => i.nonce), expiresAt });
       for (const row of rows) stored.add(`${row.access_key_id}\n${row.nonce}`);
     }
     return stored;

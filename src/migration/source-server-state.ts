@@ -34,9 +34,12 @@ const activeStateList = sql.join(activeJobStates.map((s) => sql.lit(s)));
 /** SQL: the source row (table `source_servers`) has a job in an active state. */
 export const hasActiveJobSql: RawBuilder<SqlBool> = sql<SqlBool>`exists (select 1 from replication_jobs aj where aj.source_id = source_servers.id and aj.state in (${activeStateList}))`;
 
-/** SQL: the source row is in `state` at `nowMs`; the same precedence as sourceState. */
-export function sourceStateSql(state: SourceServerState, nowMs: number, settings: AgentSettings): RawBuilder<SqlBool> {
-  const silentSince = nowMs - offlineAfterMs(settings);
+/**
+ * SQL: the source row is in `state`, with the same precedence as sourceState; `silentSince` (ms,
+ * a value or a prepared query's placeholder) is when an agent last heard from is offline: now
+ * minus offlineAfterMs.
+ */
+export function sourceStateSql(state: SourceServerState, silentSince: number | RawBuilder<number>): RawBuilder<SqlBool> {
   switch (state) {
     case 'Deleting':
       return sql<SqlBool>`source_servers.deleting = 1`;

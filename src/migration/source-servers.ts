@@ -1,8 +1,10 @@
 import type { DiskFacts, PartitionFacts, SourceFacts } from '../core/agent-protocol.ts';
 import { AppError } from '../core/errors.ts';
 import { setAccessKeyStatus } from '../identity/access-keys.ts';
+import type { Db } from '../store/database.ts';
+import { PreparedQuery, type Slots } from '../store/prepared-query.ts';
 import type { SourceServerTable } from '../store/schema-smc.ts';
-import { type AgentSettings, agentSettings } from './agent-settings.ts';
+import { type AgentSettings, agentSettings, offlineAfterMs } from './agent-settings.ts';
 import { isUniqueViolation } from './db-errors.ts';
 import { type Page, type PageRequest, idFilter, pageTotal, pageWindow } from './paging.ts';
 import { jobState, transition } from './replication-job-rows.ts';
@@ -139,45 +141,109 @@ export interface DescribeSourceServersFilter extends PageRequest {
   readonly tags?: readonly TagFilter[] | undefined;
 }
 
+/** The values of a DescribeSourceServers call, as its prepared statements take them. */
+interface SourcePageArgs {
+  readonly accountId: string;
+  readonly sourceIds: readonly string[] | undefined;
+  readonly name: string | undefined;
+  readonly workgroupId: string | undefined;
+  readonly resourceGroupId: string | undefined;
+  /** A shape argument: each state is its own SQL. */
+  readonly state: SourceServerState | undefined;
+  /** With `state`: ms since the epoch before which a silent agent is offline. */
+  readonly silentSince: number | undefined;
+  readonly jobId: string | undefined;
+  readonly jobTypes: readonly number[] | undefined;
+  readonly tagKeys: readonly string[];
+  /** The values of the tag filters that have one, in order. */
+  readonly tagValues: readonly string[];
+  /** A shape argument: which tag filters have a value. */
+  readonly tagHasValue: readonly boolean[];
+  readonly limit: number;
+  readonly offset: number;
+}
+
+const pageShapeArgs = ['state', 'tagHasValue'] as const;
+
+/** The account's source servers that pass every given filter. */
+function filteredSources(db: Db, slot: Slots<SourcePageArgs>) {
+  let query = db.selectFrom('source_servers').where('source_servers.account_id', '=', slot.value('accountId'));
+  const sourceIds = slot.items('sourceIds');
+  if (sourceIds.length > 0) query = query.where('source_servers.id', 'in', sourceIds);
+  if (slot.given('name')) query = query.where('source_servers.name', '=', slot.value('name'));
+  if (slot.given('workgroupId')) query = query.where('source_servers.workgroup_id', '=', slot.value('workgroupId'));
+  if (slot.given('resourceGroupId')) query = query.where('source_servers.resource_group_id', '=', slot.value('resourceGroupId'));
+  const state = slot.shaped('state');
+  if (state !== undefined) query = query.where(sourceStateSql(state, slot.value('silentSince')));
+  if (slot.given('jobId')) {
+    const jobId = slot.value('jobId');
+    query = query.where((eb) => eb.exists(eb.selectFrom('replication_jobs').select('replication_jobs.id').whereRef('replication_jobs.source_id', '=', 'source_servers.id').where('replication_jobs.id', '=', jobId)));
+  }
+  const jobTypes = slot.items('jobTypes');
+  if (jobTypes.length > 0) {
+    query = query.where((eb) => eb.exists(eb.selectFrom('replication_jobs').select('replication_jobs.id').whereRef('replication_jobs.source_id', '=', 'source_servers.id').where('replication_jobs.job_type', 'in', jobTypes)));
+  }
+  const values = slot.items('tagValues');
+  let nextValue = 0;
+  const tags = slot.items('tagKeys').map((key, i) => (slot.shaped('tagHasValue')[i] === true ? { key, value: values[nextValue++] } : { key }));
+  for (const condition of hasTags('sourceserver', 'source_servers.id', tags)) query = query.where(condition);
+  return query;
+}
+
+const sourcePage = new PreparedQuery(
+  (db, slot: Slots<SourcePageArgs>) =>
+    filteredSources(db, slot).selectAll('source_servers').orderBy('source_servers.created_at', 'desc').orderBy('source_servers.id').limit(slot.value('limit')).offset(slot.value('offset')),
+  pageShapeArgs,
+);
+
+const sourceCount = new PreparedQuery((db, slot: Slots<SourcePageArgs>) => filteredSources(db, slot).select((eb) => eb.fn.countAll<number>().as('n')), pageShapeArgs);
+
+const jobsOfSources = new PreparedQuery((db, slot: Slots<{ ids: readonly string[] }>) =>
+  db.selectFrom('replication_jobs').select(['id', 'source_id', 'state']).where('source_id', 'in', slot.items('ids')).orderBy('created_at', 'desc').orderBy('id', 'desc'),
+);
+
 /** One page of the account's source servers, newest first, with every given filter applied. */
 export async function describeSourceServers(ctx: ServiceContext, filter: DescribeSourceServersFilter): Promise<Page<SourceServerView>> {
   const { pageNumber, pageSize, offset } = pageWindow(filter);
   const settings = agentSettings();
   const now = ctx.clock.nowMs();
-  const sourceIds = idFilter('SourceId', filter.sourceIds);
   const tagFilters = checkTagFilters(filter.tags);
-  const db = ctx.database.db;
-  let query = db.selectFrom('source_servers').where('source_servers.account_id', '=', ctx.accountId);
-  if (sourceIds !== undefined) query = query.where('source_servers.id', 'in', [...sourceIds]);
-  if (filter.name !== undefined && filter.name !== '') query = query.where('source_servers.name', '=', filter.name);
-  if (filter.workgroupId !== undefined && filter.workgroupId !== '') query = query.where('source_servers.workgroup_id', '=', filter.workgroupId);
-  if (filter.resourceGroupId !== undefined && filter.resourceGroupId !== '') query = query.where('source_servers.resource_group_id', '=', filter.resourceGroupId);
-  if (filter.state !== undefined && filter.state !== '') {
-    if (!(sourceServerStates as readonly string[]).includes(filter.state)) throw new AppError('InvalidParameter', { name: 'State', reason: `must be one of: ${sourceServerStates.join(', ')}` });
-    query = query.where(sourceStateSql(filter.state as SourceServerState, now, settings));
-  }
-  if (filter.jobId !== undefined && filter.jobId !== '') {
-    const jobId = filter.jobId;
-    query = query.where((eb) => eb.exists(eb.selectFrom('replication_jobs').select('replication_jobs.id').whereRef('replication_jobs.source_id', '=', 'source_servers.id').where('replication_jobs.id', '=', jobId)));
+  const given = (text: string | undefined): string | undefined => (text === undefined || text === '' ? undefined : text);
+  const state = given(filter.state);
+  if (state !== undefined && !(sourceServerStates as readonly string[]).includes(state)) {
+    throw new AppError('InvalidParameter', { name: 'State', reason: `must be one of: ${sourceServerStates.join(', ')}` });
   }
   const jobTypes = (filter.relatedJobTypes ?? []).map(Number);
-  if (jobTypes.length > 0) {
-    if (jobTypes.some((t) => !Number.isInteger(t))) throw new AppError('InvalidParameter', { name: 'RelatedJobType', reason: 'must be job types 0, 1, 2 or 3' });
-    query = query.where((eb) => eb.exists(eb.selectFrom('replication_jobs').select('replication_jobs.id').whereRef('replication_jobs.source_id', '=', 'source_servers.id').where('replication_jobs.job_type', 'in', jobTypes)));
-  }
-  for (const condition of hasTags('sourceserver', 'source_servers.id', tagFilters)) query = query.where(condition);
+  if (jobTypes.some((t) => !Number.isInteger(t))) throw new AppError('InvalidParameter', { name: 'RelatedJobType', reason: 'must be job types 0, 1, 2 or 3' });
+  const args: SourcePageArgs = {
+    accountId: ctx.accountId,
+    sourceIds: idFilter('SourceId', filter.sourceIds),
+    name: given(filter.name),
+    workgroupId: given(filter.workgroupId),
+    resourceGroupId: given(filter.resourceGroupId),
+    state: state as SourceServerState | undefined,
+    silentSince: state === undefined ? undefined : now - offlineAfterMs(settings),
+    jobId: given(filter.jobId),
+    jobTypes: jobTypes.length === 0 ? undefined : jobTypes,
+    tagKeys: tagFilters.map((f) => f.key ?? ''),
+    tagValues: tagFilters.flatMap((f) => (f.value === undefined ? [] : [f.value])),
+    tagHasValue: tagFilters.map((f) => f.value !== undefined),
+    limit: pageSize,
+    offset,
+  };
+  const db = ctx.database.db;
   // Three plain statements (page, the page's jobs, their tags) cost less here than one with
   // correlated subqueries for the active job, the newest job and the tags.
-  const rows = await query.selectAll('source_servers').orderBy('source_servers.created_at', 'desc').orderBy('source_servers.id').limit(pageSize).offset(offset).execute();
-  const totalCount = await pageTotal({ offset, pageSize }, rows.length, async () => Number((await query.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n));
+  const rows = await sourcePage.rows(db, args);
+  const totalCount = await pageTotal({ offset, pageSize }, rows.length, async () => Number((await sourceCount.rows(db, args))[0]?.n ?? 0));
   const ids = rows.map((r) => r.id);
-  const jobs = ids.length === 0 ? [] : await db.selectFrom('replication_jobs').select(['id', 'source_id', 'state']).where('source_id', 'in', ids).orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
+  const jobs = ids.length === 0 ? [] : await jobsOfSources.rows(db, { ids });
   const tags = await tagsOf(db, 'sourceserver', ids);
   const items = rows.map((row) => {
     const own = jobs.filter((j) => j.source_id === row.id);
     const hasActiveJob = own.some((j) => (activeJobStates as readonly string[]).includes(j.state));
-    const state = sourceState({ deleting: Number(row.deleting) === 1, lastSeenAtMs: Number(row.last_seen_at), hasActiveJob }, now, settings);
-    return sourceServerView(row, state, own[0]?.id ?? '', tags.get(row.id) ?? [], settings);
+    const sourceStateNow = sourceState({ deleting: Number(row.deleting) === 1, lastSeenAtMs: Number(row.last_seen_at), hasActiveJob }, now, settings);
+    return sourceServerView(row, sourceStateNow, own[0]?.id ?? '', tags.get(row.id) ?? [], settings);
   });
   return { pageNumber, pageSize, totalCount, items };
 }

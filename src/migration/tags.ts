@@ -2,6 +2,7 @@ import { type RawBuilder, type SqlBool, sql } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import type { Trx } from '../engine/job-store.ts';
 import type { Db } from '../store/database.ts';
+import { PreparedQuery, type Slots } from '../store/prepared-query.ts';
 
 /** Resources that carry tags; the tag API serves the first two (smc-api.md §3), workgroups take them at creation. */
 export type TagResourceType = 'sourceserver' | 'replicationjob' | 'workgroup';
@@ -51,8 +52,14 @@ export function checkTagFilters(filters: readonly TagFilter[] | undefined): TagF
   return list.filter((f) => (f.key ?? '') !== '');
 }
 
+/** A tag condition's key and value: text, or placeholders of a prepared query. */
+export interface TagMatch {
+  readonly key?: string | RawBuilder<string> | undefined;
+  readonly value?: string | RawBuilder<string> | undefined;
+}
+
 /** SQL: the row whose id is `idColumn` carries every tag of `filters`. */
-export function hasTags(type: TagResourceType, idColumn: string, filters: readonly TagFilter[]): RawBuilder<SqlBool>[] {
+export function hasTags(type: TagResourceType, idColumn: string, filters: readonly TagMatch[]): RawBuilder<SqlBool>[] {
   return filters.map(
     (f) =>
       sql<SqlBool>`exists (select 1 from smc_tags t where t.resource_type = ${type} and t.resource_id = ${sql.ref(idColumn)} and t.tag_key = ${f.key ?? ''}${
@@ -84,18 +91,22 @@ export async function setTags(trx: Trx, accountId: string, type: TagResourceType
   if (over !== undefined) throw new AppError('NumberExceedTags', { limit: maxTags, where: `on ${over.resource_id}`, count: Number(over.n) });
 }
 
+// Read for every page of every Describe call: compiled once per number of ids.
+const tagsOfResources = new PreparedQuery((db, slot: Slots<{ type: TagResourceType; ids: readonly string[] }>) =>
+  db
+    .selectFrom('smc_tags')
+    .select(['resource_id', 'tag_key', 'tag_value'])
+    .where('resource_type', '=', slot.value('type'))
+    .where('resource_id', 'in', slot.items('ids'))
+    .orderBy('resource_id')
+    .orderBy('tag_key'),
+);
+
 /** Every tag of the given resources, by resource id, keys in order. */
 export async function tagsOf(db: Db, type: TagResourceType, resourceIds: readonly string[]): Promise<Map<string, Tag[]>> {
   const out = new Map<string, Tag[]>(resourceIds.map((id) => [id, []]));
   if (resourceIds.length === 0) return out;
-  const rows = await db
-    .selectFrom('smc_tags')
-    .select(['resource_id', 'tag_key', 'tag_value'])
-    .where('resource_type', '=', type)
-    .where('resource_id', 'in', [...resourceIds])
-    .orderBy('resource_id')
-    .orderBy('tag_key')
-    .execute();
+  const rows = await tagsOfResources.rows(db, { type, ids: resourceIds });
   for (const row of rows) out.get(row.resource_id)?.push({ key: row.tag_key, value: row.tag_value });
   return out;
 }
