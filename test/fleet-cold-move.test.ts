@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { applyFleet } from '../src/fleet/apply-fleet.ts';
@@ -13,6 +12,7 @@ import { SimComputeDriver, createSimFaults } from '../src/fleet/sim-driver.ts';
 import { contentDigest } from '../src/fleet/sparse-file.ts';
 import type { Database } from '../src/store/database.ts';
 import { forEachDialect, tempDir } from './support/dialects.ts';
+import { sha256File } from './support/moves.ts';
 
 const mib = 1024 ** 2;
 const gib = 1024 ** 3;
@@ -20,12 +20,6 @@ const signal = new AbortController().signal;
 
 function allocatedBytes(path: string): number {
   return statSync(path).blocks * 512;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * mib })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 /** Every file of `diskId` in any pool: finished copies, partial ones and checkpoints. */

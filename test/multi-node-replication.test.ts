@@ -5,8 +5,7 @@
  * so each stream redeems on B a ticket that A issued. The exported image must equal the source.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,16 +14,11 @@ import { agentStreamPath } from '../src/core/agent-protocol.ts';
 import { writeTestDisk } from '../src/dataplane/test-disk.ts';
 import { type CreatedKey, type FerryWithKey, ferryCli, popClient } from './support/api.ts';
 import { type FerryServer, startFerry } from './support/ferry-process.ts';
+import { sha256File } from './support/moves.ts';
 import { freshPostgresDatabase } from './support/postgres.ts';
 import { type AgentProcess, jobReaches, startAgent } from './support/smc.ts';
 
 const mib = 1024 * 1024;
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const piece of createReadStream(path, { highWaterMark: 4 * mib })) hash.update(piece as Buffer);
-  return hash.digest('hex');
-}
 
 /** A TCP proxy that reads each connection's first bytes and sends data-plane upgrades to `streams`, the rest to `api`. */
 function splittingProxy(api: URL, streams: URL): Promise<{ url: string; streamsSent: () => number; close: () => void }> {
