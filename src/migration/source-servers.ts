@@ -1,5 +1,6 @@
 import type { DiskFacts, PartitionFacts, SourceFacts } from '../core/agent-protocol.ts';
 import { AppError } from '../core/errors.ts';
+import { sql } from 'kysely';
 import { setAccessKeyStatus } from '../identity/access-keys.ts';
 import type { Db } from '../store/database.ts';
 import { PreparedQuery, type Slots } from '../store/prepared-query.ts';
@@ -86,8 +87,27 @@ function diskView(disk: DiskFacts | undefined): SourceDiskView {
   };
 }
 
+/** The columns of a source row that its view reads. */
+const viewColumns = [
+  'id',
+  'name',
+  'description',
+  'deleting',
+  'workgroup_id',
+  'resource_group_id',
+  'agent_version',
+  'architecture',
+  'platform',
+  'kernel_level',
+  'facts',
+  'last_seen_at',
+  'created_at',
+] as const satisfies readonly (keyof SourceServerTable)[];
+
+type SourceViewRow = Pick<SourceServerTable, (typeof viewColumns)[number]>;
+
 /** A source row with its derived state, newest job and tags, as the API reports it; sizes in GiB, parts in bytes. */
-export function sourceServerView(row: SourceServerTable, state: SourceServerState, jobId: string, tags: readonly Tag[], settings: AgentSettings): SourceServerView {
+export function sourceServerView(row: SourceViewRow, state: SourceServerState, jobId: string, tags: readonly Tag[], settings: AgentSettings): SourceServerView {
   const facts = JSON.parse(row.facts) as SourceFacts;
   const system = facts.disks[0];
   const data = facts.disks.filter((d) => d.index > 0);
@@ -159,11 +179,12 @@ interface SourcePageArgs {
   readonly tagValues: readonly string[];
   /** A shape argument: which tag filters have a value. */
   readonly tagHasValue: readonly boolean[];
+  /** A shape argument, 1-50: SQLite re-prepares a statement whose LIMIT is a parameter on every run, to plan with its value. */
   readonly limit: number;
   readonly offset: number;
 }
 
-const pageShapeArgs = ['state', 'tagHasValue'] as const;
+const pageShapeArgs = ['state', 'tagHasValue', 'limit'] as const;
 
 /** The account's source servers that pass every given filter. */
 function filteredSources(db: Db, slot: Slots<SourcePageArgs>) {
@@ -192,7 +213,12 @@ function filteredSources(db: Db, slot: Slots<SourcePageArgs>) {
 
 const sourcePage = new PreparedQuery(
   (db, slot: Slots<SourcePageArgs>) =>
-    filteredSources(db, slot).selectAll('source_servers').orderBy('source_servers.created_at', 'desc').orderBy('source_servers.id').limit(slot.value('limit')).offset(slot.value('offset')),
+    filteredSources(db, slot)
+      .select(viewColumns.map((column) => `source_servers.${column}` as const))
+      .orderBy('source_servers.created_at', 'desc')
+      .orderBy('source_servers.id')
+      .limit(sql.lit(slot.shaped('limit')))
+      .offset(slot.value('offset')),
   pageShapeArgs,
 );
 
