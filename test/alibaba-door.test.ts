@@ -101,21 +101,30 @@ describe('Alibaba POP front door', () => {
     assert.equal(raw.status, 404);
   });
 
-  it('logs one JSON line per request, when it is answered, with its request id and status', async () => {
-    const raw = await rawV1(door.server.url, door.key, { Action: 'DisableAccessToken', AccessTokenId: 'at-logged' });
-    const requestId = String(raw.body['RequestId']);
-    let lines: Record<string, unknown>[] = [];
-    for (let tries = 0; lines.length === 0 && tries < 50; tries += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      lines = door.server
-        .output()
-        .split('\n')
-        .filter((line) => line.includes(requestId))
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
-    }
+  it('logs one JSON line per request, when it is answered, with its request id, status and action', async () => {
+    const linesOf = async (requestId: string): Promise<Record<string, unknown>[]> => {
+      const read = (): Record<string, unknown>[] =>
+        door.server
+          .output()
+          .split('\n')
+          .filter((line) => line.includes(requestId))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+      for (let tries = 0; read().length === 0 && tries < 50; tries += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      // A second line would follow the first at once; give it the time to show.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return read();
+    };
+    const failed = await rawV1(door.server.url, door.key, { Action: 'DisableAccessToken', AccessTokenId: 'at-logged' });
+    const failedId = String(failed.body['RequestId']);
     assert.deepEqual(
-      lines.map((l) => [l['msg'], l['statusCode'], l['method'], l['requestId']]),
-      [['request completed', 404, 'GET', requestId]],
+      (await linesOf(failedId)).map((l) => [l['msg'], l['statusCode'], l['method'], l['requestId'], l['action']]),
+      [['request completed', 404, 'GET', failedId, 'smc:DisableAccessToken']],
+    );
+    const listed = await rawV1(door.server.url, door.key, { Action: 'ListAccessTokens' });
+    const listedId = String(listed.body['RequestId']);
+    assert.deepEqual(
+      (await linesOf(listedId)).map((l) => [l['msg'], l['statusCode'], l['method'], l['requestId'], l['action']]),
+      [['request completed', 200, 'GET', listedId, 'smc:ListAccessTokens']],
     );
     assert.doesNotMatch(door.server.output(), /FSTDEP|DeprecationWarning/, 'no deprecation warning at start');
   });

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { AppError } from '../core/errors.ts';
 import { newRequestId } from '../core/ids.ts';
 import { classifyError, sendNativeError } from './common/errors-http.ts';
+import { logFieldsOf } from './common/request-log.ts';
 import swagger from '@fastify/swagger';
 import { RequestLimiter } from '../identity/rate-limit.ts';
 import { nativeRoutes } from './native/all-routes.ts';
@@ -27,7 +28,14 @@ export function buildApp(runtime: Runtime): FastifyInstance {
 
   app.addHook('onResponse', (request, reply, done) => {
     request.log.info(
-      { method: request.method, url: request.url, remoteAddress: request.ip, statusCode: reply.statusCode, responseTimeMs: Math.round(reply.elapsedTime * 1000) / 1000 },
+      {
+        method: request.method,
+        url: request.url,
+        remoteAddress: request.ip,
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 1000) / 1000,
+        ...logFieldsOf(request),
+      },
       'request completed',
     );
     runtime.metrics.httpDuration.observe(

@@ -16,6 +16,7 @@ import type { Runtime } from '../runtime.ts';
 import { type ActionRegistry, type PopAction, type PopProduct, popProducts } from './action-registry.ts';
 import { decodeFlatParams } from './flat-params.ts';
 import { paramFailureError } from '../common/param-failure.ts';
+import { addLogFields } from '../common/request-log.ts';
 import { type ParamMap, decodeParams, mergeParams } from '../common/percent-encoding.ts';
 import { checkRequestTime } from '../common/request-time.ts';
 import { type AccessDeniedDetail, errorResponse, renderBody, successBody } from './responses.ts';
@@ -157,6 +158,7 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
     const caller = await authenticate(request, params);
     const action = registry.find(version, actionName);
     if (action === undefined) throw new AppError('InvalidActionNotFound', { action: actionName.slice(0, 80), version: version.slice(0, 20) });
+    addLogFields(request, { action: `${action.product}:${action.name}` });
     const limited = limiter.check(caller.key.id, `${action.product}:${action.name}`);
     if (limited === 'user') throw new AppError('ThrottlingUser', { ratePerSecond: limiter.limits.userPerSecond });
     if (limited === 'api') throw new AppError('ThrottlingApi', { ratePerSecond: limiter.limits.apiPerSecond, action: action.name });
@@ -203,7 +205,6 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
     const requestId = String(request.id);
     try {
       const { fields, action } = await dispatch(request);
-      request.log.info({ action: `${action.product}:${action.name}` }, 'pop action done');
       return reply(request, res, 200, successBody(requestId, fields), `${action.name}Response`);
     } catch (err) {
       const denied = err instanceof DeniedError ? err : undefined;
