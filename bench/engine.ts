@@ -21,7 +21,7 @@ import { JobStore } from '../src/engine/job-store.ts';
 import { Worker, type WorkerEvents, defaultWorkerConcurrency } from '../src/engine/worker.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
-import { positiveInt, dialectList } from './support/args.ts';
+import { benchOptions, dialectList, positiveInt } from './support/args.ts';
 import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const targetRatio = 0.3;
@@ -70,6 +70,11 @@ function startTiming(): () => Timing {
     return { seconds: (performance.now() - wall) / 1000, cpuMs: (used.user + used.system) / 1000 };
   };
 }
+
+const usage = `Usage: npx tsx bench/engine.ts [--jobs 5000] [--poll-ms 5] [--dialects sqlite,postgres]
+       (or FERRY_BENCH_JOBS, FERRY_BENCH_POLL_MS, FERRY_BENCH_DIALECTS)
+Claims and completes --jobs empty jobs per configuration (each dialect, 1 and 4 workers) against a bare
+INSERT + UPDATE loop on the same database; writes bench/results/engine.json.`;
 
 function readParams(): Params {
   const { values } = parseArgs({
@@ -269,7 +274,7 @@ function printResults(results: readonly ConfigResult[]): void {
 }
 
 async function main(): Promise<void> {
-  const params = readParams();
+  const params = benchOptions(usage, readParams);
   const tempRoot = mkdtempSync(join(tmpdir(), 'ferry-bench-'));
   let server: Promise<PostgresServer> | undefined;
   const results: ConfigResult[] = [];

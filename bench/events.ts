@@ -44,7 +44,7 @@ import { onHostStateChanged } from '../src/migration/events-host-state.ts';
 import type { ServiceContext } from '../src/migration/service-context.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
-import { positiveInt, dialectList } from './support/args.ts';
+import { benchOptions, dialectList, positiveInt } from './support/args.ts';
 import { loadAverage1m, machineInfo, round, writeReport } from './support/report.ts';
 
 const targetCpuMsPerMigration = 5;
@@ -79,13 +79,8 @@ function readParams(): Params {
       'poll-ms': { type: 'string' },
       'pg-via': { type: 'string' },
       node: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help === true) {
-    console.log(usage);
-    process.exit(0);
-  }
   const events = positiveInt('--events', values.events ?? '10000');
   const hosts = positiveInt('--hosts', values.hosts ?? '1000');
   if (Math.ceil(events / instancesPerSourceHost) * 2 > hosts) throw new Error(`--hosts ${hosts} is too few for ${events} events: at least ${Math.ceil(events / instancesPerSourceHost) * 2}`);
@@ -379,7 +374,7 @@ async function runDialect(dialect: DialectName, params: Params, tempRoot: string
 }
 
 async function main(): Promise<void> {
-  const params = readParams();
+  const params = benchOptions(usage, readParams);
   const tempRoot = mkdtempSync(join(tmpdir(), 'ferry-bench-events-'));
   let server: Promise<PostgresServer> | undefined;
   const loadBefore = loadAverage1m();

@@ -27,7 +27,7 @@ import { NoValidHostError, Placement } from '../src/fleet/placement/placement.ts
 import type { PlacementRequest, ResolvedRequest } from '../src/fleet/placement/request.ts';
 import { type Database, type DialectName, openDatabase } from '../src/store/database.ts';
 import { type PostgresServer, startPostgres } from '../test/support/postgres.ts';
-import { positiveInt, dialectList } from './support/args.ts';
+import { benchOptions, dialectList, positiveInt } from './support/args.ts';
 import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const decisionsTarget = 5_000;
@@ -54,6 +54,12 @@ interface Params {
   readonly claims: number;
   readonly dialects: readonly DialectName[];
 }
+
+const usage = `Usage: npx tsx bench/placement.ts [--hosts 1000,10000,100000] [--instances 100000] [--decisions 20000]
+       [--rounds 5] [--claims 1000] [--dialects sqlite[,postgres]]
+Placement decisions per second on generated fleets of each --hosts size holding --instances instances,
+the growth per decision between sizes, dry-run time, and --claims claims verified in the database;
+writes bench/results/placement.json.`;
 
 function readParams(): Params {
   const { values } = parseArgs({
@@ -388,7 +394,7 @@ function printResults(results: readonly ScaleResult[], dialects: readonly Dialec
 }
 
 async function main(): Promise<void> {
-  const params = readParams();
+  const params = benchOptions(usage, readParams);
   const tempRoot = mkdtempSync(join(tmpdir(), 'ferry-bench-placement-'));
   let server: Promise<PostgresServer> | undefined;
   const results: ScaleResult[] = [];

@@ -15,3 +15,21 @@ export function dialectList(text: string): DialectName[] {
     return d;
   });
 }
+
+/**
+ * A benchmark's command line read by `parse`: with --help or -h it prints `usage` and exits 0; an
+ * option `parse` refuses (unknown, malformed, out of range) prints the reason and `usage` on
+ * stderr and exits 2, instead of a stack trace.
+ */
+export function benchOptions<T>(usage: string, parse: () => T): T {
+  if (process.argv.slice(2).some((arg) => arg === '--help' || arg === '-h')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  try {
+    return parse();
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+    process.exit(2);
+  }
+}
