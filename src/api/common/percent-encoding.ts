@@ -27,9 +27,13 @@ export const maxWireParams = 1_000;
  * The text must be well-formed UTF-16, as every decoded param is (a lone surrogate never decodes).
  */
 export function popEncode(text: string): string {
+  // Most names and values (Action, ids, numbers) need no escape at all: skip building a copy.
+  if (unreservedOnly.test(text)) return text;
   // encodeURIComponent already follows RFC 3986 except that it leaves these five unreserved-in-2396 marks.
   return encodeURIComponent(text).replace(/[!'()*]/g, (mark) => `%${mark.charCodeAt(0).toString(16).toUpperCase()}`);
 }
+
+const unreservedOnly = /^[A-Za-z0-9\-_.~]*$/;
 
 /**
  * `enc(name)=enc(value)` pairs sorted by name and joined with `&`, the canonical query of both
@@ -89,6 +93,8 @@ function emptyParamMap(): Record<string, string> {
 
 /** Percent-decode one name or value; undefined when the escapes are malformed or not UTF-8. */
 function decodeComponent(raw: string): string | undefined {
+  // Text without escapes or `+` decodes to itself.
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
   try {
     return decodeURIComponent(raw.replaceAll('+', ' '));
   } catch {
