@@ -329,9 +329,14 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await rejectsWith(client.request('DescribeSourceServers', { State: 'Asleep' }), 'InvalidParameter', /State/);
       await rejectsWith(client.request('DescribeSourceServers', { SourceId: Array.from({ length: 51 }, (_, i) => `s-${i}`) }), 'InvalidParameter', /SourceId/);
 
-      const doomed = await contractSource(ferry, ferry.key, unique('doomed'), machineFacts([10 * gib]));
+      const doomedName = unique('doomed');
+      const doomed = await contractSource(ferry, ferry.key, doomedName, machineFacts([10 * gib]));
+      assert.equal((await describeSource(client, doomed))?.['Name'], doomedName);
       await client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'ab', Description: 'd'.repeat(256) });
+      const renamed = await describeSource(client, doomed);
+      assert.deepEqual([renamed?.['Name'], renamed?.['Description']], ['ab', 'd'.repeat(256)], 'a changed source reads changed on the next call');
       await client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: `n${'x'.repeat(127)}` });
+      assert.equal((await describeSource(client, doomed))?.['Name'], `n${'x'.repeat(127)}`);
       await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: 'a' }), 'InvalidParameter', /Name/);
       await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Name: `n${'x'.repeat(128)}` }), 'InvalidParameter', /Name/);
       await rejectsWith(client.request('ModifySourceServerAttribute', { SourceId: doomed, Description: 'd'.repeat(257) }), 'InvalidParameter', /Description/);
@@ -340,7 +345,8 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       assert.equal((await describeSource(client, doomed))?.['JobId'], '');
       const { JobId } = (await client.request('CreateReplicationJob', imageJob({ SourceId: doomed, SystemDiskSize: 20 }))) as { JobId: string };
       assert.equal(await count({ JobId }), 1);
-      assert.equal((await describeSource(client, doomed))?.['JobId'], JobId, 'a source shows its newest job');
+      const withJob = await describeSource(client, doomed);
+      assert.deepEqual([withJob?.['JobId'], withJob?.State], [JobId, 'InUse'], 'a source shows its newest job, and is in use while it is active');
       assert.equal(await count({ SourceId: [doomed], RelatedJobType: ['0'] }), 1);
       assert.equal(await count({ SourceId: [doomed], RelatedJobType: ['1'] }), 0);
       assert.equal(await count({ SourceId: [doomed], State: 'InUse' }), 1);
@@ -424,6 +430,12 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await theirs.request('UntagResources', { ResourceType: 'sourceserver', ResourceId: [ids[2]], All: true });
       const remaining = await theirs.request('ListTagResources', { ResourceType: 'sourceserver', ResourceId: [ids[1], ids[2]] });
       assert.equal(list(remaining, 'TagResources', 'TagResource').length, 18);
+      const shownAfter = list<Record<string, unknown>>(await theirs.request('DescribeSourceServers', { SourceId: [ids[1], ids[2]] }), 'SourceServers', 'SourceServer');
+      assert.deepEqual(
+        [ids[1], ids[2]].map((id) => (shownAfter.find((s) => s['SourceId'] === id)?.['Tags'] as { Tag: unknown[] }).Tag.length),
+        [18, 0],
+        'untagged sources read untagged on the next call',
+      );
       await rejectsWith(theirs.request('ListTagResources', {}), 'MissingParameter.ResourceType');
       await rejectsWith(theirs.request('TagResources', { ResourceType: 'disk', ResourceId: ids, Tag: tags(0, 1) }), 'InvalidResourceType.NotFound');
       await rejectsWith(theirs.request('TagResources', { ResourceType: 'sourceserver', ResourceId: Array.from({ length: 51 }, (_, i) => `s-${i}`), Tag: tags(0, 1) }), 'NumberExceed.ResourceIds');

@@ -1,5 +1,6 @@
 import type { DiskFacts, PartitionFacts, SourceFacts } from '../core/agent-protocol.ts';
 import { AppError } from '../core/errors.ts';
+import { InputMemo } from '../core/input-memo.ts';
 import { sql } from 'kysely';
 import { setAccessKeyStatus } from '../identity/access-keys.ts';
 import type { Db } from '../store/database.ts';
@@ -161,6 +162,19 @@ export interface DescribeSourceServersFilter extends PageRequest {
   readonly tags?: readonly TagFilter[] | undefined;
 }
 
+// Most sources look the same from one Describe call to the next; a view is rebuilt only when
+// something it is made of changed. Every input is still read from the database on each call.
+const sourceViews = new InputMemo<SourceServerView>(10_000);
+
+/** sourceServerView, remembered per source for exactly its inputs: the row's view columns, the state, job, tags and settings. */
+function rememberedView(row: SourceViewRow, state: SourceServerState, jobId: string, tags: readonly Tag[], settings: AgentSettings): SourceServerView {
+  const settingValues: unknown[] = Object.values(settings);
+  const inputs: unknown[] = viewColumns.map((column) => row[column]);
+  inputs.push(state, jobId, ...settingValues);
+  for (const tag of tags) inputs.push(tag.key, tag.value);
+  return sourceViews.get(row.id, inputs, () => sourceServerView(row, state, jobId, tags, settings));
+}
+
 /** The values of a DescribeSourceServers call, as its prepared statements take them. */
 interface SourcePageArgs {
   readonly accountId: string;
@@ -269,7 +283,7 @@ export async function describeSourceServers(ctx: ServiceContext, filter: Describ
     const own = jobs.filter((j) => j.source_id === row.id);
     const hasActiveJob = own.some((j) => (activeJobStates as readonly string[]).includes(j.state));
     const sourceStateNow = sourceState({ deleting: Number(row.deleting) === 1, lastSeenAtMs: Number(row.last_seen_at), hasActiveJob }, now, settings);
-    return sourceServerView(row, sourceStateNow, own[0]?.id ?? '', tags.get(row.id) ?? [], settings);
+    return rememberedView(row, sourceStateNow, own[0]?.id ?? '', tags.get(row.id) ?? [], settings);
   });
   return { pageNumber, pageSize, totalCount, items };
 }

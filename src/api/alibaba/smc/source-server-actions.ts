@@ -1,5 +1,6 @@
 /** SMC source server actions (smc-api.md §5). Translation only: the rules are in src/migration/source-servers.ts. */
 import { Type } from 'typebox';
+import { deepFreeze } from '../../../core/deep-freeze.ts';
 import { type SourceServerView, deleteSourceServer, describeSourceServers, modifySourceServerAttribute } from '../../../migration/source-servers.ts';
 import { popAction } from '../action-registry.ts';
 import { idList, pageParams, pageWire, pascalKeys, tagFilters, tagList, tagsWire, text } from './smc-wire.ts';
@@ -21,6 +22,19 @@ function sourceWire(s: SourceServerView): Record<string, unknown> {
     Data: { Data: s.disks.data.map((d) => ({ Size: d.size, Offset: d.offset, Parts: { Part: partsWire(d.parts) } })) },
   };
   wire['Tags'] = tagsWire(s.tags);
+  return wire;
+}
+
+// A view stays the same object while its source is unchanged (src/migration remembers it), and
+// so does its wire form, which is rebuilt only for a new view.
+const wireOfView = new WeakMap<SourceServerView, Record<string, unknown>>();
+
+function rememberedWire(view: SourceServerView): Record<string, unknown> {
+  let wire = wireOfView.get(view);
+  if (wire === undefined) {
+    wire = deepFreeze(sourceWire(view));
+    wireOfView.set(view, wire);
+  }
   return wire;
 }
 
@@ -53,7 +67,7 @@ export const sourceServerActions = [
         pageNumber: p.PageNumber,
         pageSize: p.PageSize,
       });
-      return pageWire(page, 'SourceServers', 'SourceServer', sourceWire);
+      return pageWire(page, 'SourceServers', 'SourceServer', rememberedWire);
     },
   }),
   popAction({
