@@ -4,12 +4,13 @@
  * `ferry serve`; the images are exported with `ferry image export` and compared with the source
  * (SHA-256 and `qemu-img compare`); an incremental run after a 1 % change sends only the changed
  * chunks; SIGKILL of the agent, and of the server, mid-run costs at most the chunks in flight;
- * bandwidth_limit holds over every 10 s window. Byte counts are the server's own.
+ * bandwidth_limit holds over every 10 s window; an image whose manifest an older Ferry wrote
+ * (SHA-256 chunk digests) is no base: the next run sends everything. Byte counts are the server's own.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -84,7 +85,7 @@ describe('replication data path with real agents and a real server', () => {
   const assertExportIs = async (imageId: string, disk: string, label: string, phase: (name: string) => void = () => undefined): Promise<void> => {
     const out = join(dir, `${imageId}.raw`);
     const result = await exportRaw(imageId, out);
-    assert.deepEqual(result.checks, ['chunk sha256', 'proof']);
+    assert.deepEqual(result.checks, ['chunk xxh64', 'proof']);
     phase(`${label}: raw export`);
     const [exported, source] = await Promise.all([sha256File(out), sha256File(disk)]);
     assert.equal(exported, source, `${label}: the exported raw image has the source's SHA-256`);
@@ -221,7 +222,7 @@ describe('replication data path with real agents and a real server', () => {
     const imageId = (await progressOf(jobId)).imageId;
     const qcow2 = join(dir, 'throttled.qcow2');
     const exported = await exportRaw(imageId, qcow2, 'qcow2');
-    assert.deepEqual(exported.checks, ['chunk sha256', 'proof', 'qemu-img check', 'qemu-img compare']);
+    assert.deepEqual(exported.checks, ['chunk xxh64', 'proof', 'qemu-img check', 'qemu-img compare']);
     await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', midDisk, qcow2]);
     rmSync(qcow2);
     const points = [...samples.entries()].sort((a, b) => a[0] - b[0]);
@@ -236,5 +237,24 @@ describe('replication data path with real agents and a real server', () => {
       }
     }
     assert.ok(windows > 0, 'the run lasted longer than 10 s, so windows were checked');
+  });
+
+  it('sends everything again when the last image\'s manifests hold SHA-256 chunk digests, as an older Ferry wrote them', async () => {
+    const jobId = await createJob(midAgent.sourceId, 'old-manifests', {}, { RunOnce: false, Frequency: 12, MaxNumberOfImageToKeep: 2 });
+    await client.request('StartReplicationJob', { JobId: jobId });
+    const first = await jobReaches(client, jobId, 'Waiting', undefined, 90_000);
+    // The image's manifest and the base prepared from it, rewritten in the SHA-256 format.
+    const images = join(ferry.data, 'images');
+    const imageFile = join(images, `${first.ImageId}.raw`);
+    const old = (await buildManifest(imageFile, { chunkSizeBytes: chunkBytes, algorithm: 'sha256' })).encode();
+    const manifests = readdirSync(images, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.manifest') && name.includes(first.ImageId));
+    assert.ok(manifests.length >= 2, `the image and its prepared base both have manifests: ${manifests.join(', ')}`);
+    for (const name of manifests) writeFileSync(join(images, name), old);
+
+    await client.request('CutOverReplicationJob', { JobId: jobId, SyncData: true });
+    const done = await jobReaches(client, jobId, 'Finished', undefined, 90_000);
+    const second = await runOf(jobId);
+    assert.ok(second.bytesReceived >= midDataBytes, `the unchanged disk was sent again in full: ${second.bytesReceived} bytes for ${midDataBytes} bytes of data chunks`);
+    await assertExportIs(done.ImageId, midDisk, 'after old manifests');
   });
 });

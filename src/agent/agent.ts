@@ -120,7 +120,7 @@ async function commandLoop(
         continue;
       }
       hooks.log(`command ${command.commandId}: replicate disks ${command.disks.map((d) => d.index).join(', ')} for job ${command.jobId}`);
-      const outcome = await attempt(`command ${command.commandId}`, () => runReplicateCommand(command, options.disks, session, signal, { retryMs: options.retryMs ?? 1000, log: hooks.log, stateDir: options.stateDir }));
+      const outcome = await attempt(`command ${command.commandId}`, () => runReplicateCommand(command, options.disks, session, signal, { retryMs: options.retryMs ?? 1000, log: hooks.log }));
       if (outcome !== undefined) hooks.log(`command ${command.commandId}: ${outcome}`);
     }
   }

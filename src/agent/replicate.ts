@@ -1,10 +1,8 @@
-import { join } from 'node:path';
 import type { ReplicateCommand } from '../core/agent-protocol.ts';
 import { sleep } from '../core/clock.ts';
 import { errorCatalogue } from '../core/errors.ts';
 import { sourceSizeBytes } from '../dataplane/block-reader.ts';
 import { isDataPlaneError } from '../dataplane/dataplane-error.ts';
-import { DigestCache, digestCacheName } from '../dataplane/digest-cache.ts';
 import { bucketForMbps, type TokenBucket } from '../dataplane/rate-limit.ts';
 import { Sender, type SendStats } from '../dataplane/sender.ts';
 import type { AgentSession } from './agent-link.ts';
@@ -25,8 +23,6 @@ export interface DiskSendArgs {
   /** Wait before a new stream after a broken one, in ms. */
   readonly retryMs: number;
   readonly log: (message: string) => void;
-  /** The disk's digests from its last run (kept in the agent's state dir), saved again after this one. */
-  readonly digests?: DigestCache | undefined;
 }
 
 /** A disk sent: its size and whole-image proof (equal on both sides), or `cancelled` when the run ended. */
@@ -40,21 +36,17 @@ export type DiskSent = { readonly sizeBytes: number; readonly sha256: string; re
  */
 export async function sendDisk(args: DiskSendArgs): Promise<DiskSent> {
   const { command, diskIndex, session, signal } = args;
-  const digests = args.digests;
   const sender = new Sender({
     sourcePath: args.path,
     chunkSizeBytes: command.chunkSizeBytes,
     windowChunks,
     compressLevel: command.compressLevel,
     bucket: args.bucket,
-    knownDigests: digests,
   });
   for (;;) {
     try {
       const link = await session.openStream(command.commandId, { diskIndex, runTotalBytes: args.runTotalBytes, runBytesBefore: args.runBytesBefore }, signal);
       const stats = await sender.run(link, signal);
-      // Only an optimisation for the next run: a cache that cannot be written costs that run some hashing.
-      await digests?.save().catch((err: unknown) => args.log(`disk ${diskIndex}: digest cache not saved (${err instanceof Error ? err.message : String(err)})`));
       return { sizeBytes: stats.diskSizeBytes, sha256: stats.proof, stats };
     } catch (err) {
       if (signal.aborted) throw err;
@@ -88,7 +80,7 @@ export async function runReplicateCommand(
   diskPaths: readonly string[],
   session: AgentSession,
   signal: AbortSignal,
-  options: { readonly retryMs?: number; readonly log?: (message: string) => void; readonly stateDir?: string } = {},
+  options: { readonly retryMs?: number; readonly log?: (message: string) => void } = {},
 ): Promise<'done' | 'failed' | 'cancelled'> {
   if ((await session.progress(command.commandId, { percent: 0 })).cancelled) return 'cancelled';
   const disks: { index: number; sizeBytes: number; sha256: string }[] = [];
@@ -98,12 +90,10 @@ export async function runReplicateCommand(
     const bucket = bucketForMbps(command.bandwidthLimitMbps);
     let runBytesBefore = 0;
     for (const [i, disk] of command.disks.entries()) {
-      const path = diskPath(diskPaths, disk.index);
-      const digests = options.stateDir === undefined ? undefined : await DigestCache.load(join(options.stateDir, digestCacheName(path)), sizes[i] ?? 0, command.chunkSizeBytes);
       const sent = await sendDisk({
         command,
         diskIndex: disk.index,
-        path,
+        path: diskPath(diskPaths, disk.index),
         session,
         bucket,
         signal,
@@ -111,12 +101,11 @@ export async function runReplicateCommand(
         runBytesBefore,
         retryMs: options.retryMs ?? 1000,
         log: options.log ?? (() => undefined),
-        digests,
       });
       if (sent === 'cancelled') return 'cancelled';
       const { stats } = sent;
       options.log?.(
-        `disk ${disk.index}: ${stats.dataChunksSent} data and ${stats.zeroChunksSent} zero chunks sent, ${stats.chunksUnchanged} unchanged, ${stats.wireBytesSent} bytes on the wire; ${digests?.hits ?? 0} digests remembered`,
+        `disk ${disk.index}: ${stats.dataChunksSent} data and ${stats.zeroChunksSent} zero chunks sent, ${stats.chunksUnchanged} unchanged, ${stats.wireBytesSent} bytes on the wire`,
       );
       disks.push({ index: disk.index, sizeBytes: sent.sizeBytes, sha256: sent.sha256 });
       runBytesBefore += sizes[i] ?? 0;

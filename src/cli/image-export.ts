@@ -1,14 +1,14 @@
 /**
  * `ferry image export`: fetch an image's disk from the server as its chunk manifest and its data
  * chunks, write it as a sparse raw file (zero chunks stay holes), check every chunk against the
- * manifest's SHA-256 and the whole file against the proof the run recorded, and for qcow2 convert
- * it with qemu-img, then `qemu-img check` the result and `qemu-img compare` it with the raw bytes.
+ * manifest's digest (xxh64, or SHA-256 in manifests made before xxh64) and the whole file against
+ * the proof the run recorded, and for qcow2 convert it with qemu-img, then `qemu-img check` the
+ * result and `qemu-img compare` it with the raw bytes.
  */
-import { createHash } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AppError } from '../core/errors.ts';
-import { Manifest, proofOf } from '../dataplane/manifest.ts';
+import { chunkDigest, Manifest, proofOf } from '../dataplane/manifest.ts';
 import { checkQcow2, compareImages, convertRawToQcow2 } from '../dataplane/qcow2.ts';
 import { RawImageWriter } from '../dataplane/raw-image-writer.ts';
 import type { ImageInfo } from '../migration/image-export.ts';
@@ -66,7 +66,7 @@ export async function exportImage(creds: ApiCredentials, imageId: string, option
   if (manifest.diskSizeBytes !== disk.sizeBytes) throw fail(`its manifest describes ${manifest.diskSizeBytes} bytes, the disk has ${disk.sizeBytes}`);
 
   const rawPath = options.format === 'raw' ? `${options.out}.part` : `${options.out}.raw.part`;
-  const checks = ['chunk sha256'];
+  const checks = [`chunk ${manifest.algorithm}`];
   try {
     const reader = new ExactReader(await signedGetStream(creds, `${diskPath}/data`));
     const image = await RawImageWriter.open(rawPath, manifest.diskSizeBytes, { fresh: true });
@@ -77,7 +77,7 @@ export async function exportImage(creds: ApiCredentials, imageId: string, option
         if (digest === null) continue;
         const data = await reader.read(manifest.lengthOf(index));
         if (data === null) throw fail(`the data ended before chunk ${index}`);
-        if (!createHash('sha256').update(data).digest().equals(digest)) throw fail(`chunk ${index} does not match its SHA-256 in the manifest`);
+        if (!chunkDigest(data, manifest.algorithm).equals(digest)) throw fail(`chunk ${index} does not match its ${manifest.algorithm} digest in the manifest`);
         await image.writeSparse(index * manifest.chunkSizeBytes, data);
         dataChunks++;
       }

@@ -78,7 +78,7 @@ export interface ReplicateCommand {
   readonly bandwidthLimitMbps: number;
   /** 0 sends raw; 1-10 compress (compress_level). */
   readonly compressLevel: number;
-  /** Whether the server verifies each chunk's and each disk's SHA-256 (checksum). */
+  /** Whether the server verifies each chunk's xxh64 and each disk's proof (checksum). */
   readonly checksum: boolean;
   /**
    * What to send: the disks (absent, the default), or the file tree under --root as a tar stream
@@ -137,7 +137,7 @@ export interface TreePartRequest {
 
 /** POST /api/v1/agent/commands/:commandId/result. */
 /**
- * `sha256` of a disk is its whole-image proof (SHA-256 over its chunks' SHA-256 digests, see
+ * `sha256` of a disk is its whole-image proof (SHA-256 over its chunks' xxh64 digests, see
  * src/dataplane/manifest.ts); of a fileTree command's stream, the SHA-256 of the tar bytes.
  */
 export type ResultRequest =

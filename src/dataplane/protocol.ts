@@ -7,32 +7,34 @@
  *
  * | type      | from     | payload |
  * |-----------|----------|---------|
- * | offer (1) | sender   | JSON `Offer`: protocol version, disk and chunk size, hash, window |
+ * | offer (1) | sender   | JSON `Offer`: protocol version, disk and chunk size, chunk hash (`xxh64`), window |
  * | state (2) | receiver | `Manifest.encode()` of what the target holds now (unknown where unsure) |
- * | data (3)  | sender   | `u32 index, u8 codec, u32 rawLength, 32-byte SHA-256 of the raw chunk`, then the (compressed) chunk |
+ * | data (3)  | sender   | `u32 index, u8 codec, u32 rawLength, 8-byte xxh64 of the raw chunk (big-endian)`, then the (compressed) chunk |
  * | zero (4)  | sender   | `u32 index` repeated: those chunks are all zero (the receiver writes zeros) |
  * | ack (5)   | receiver | `u32 index` repeated: chunks written, fsynced and checkpointed |
- * | end (6)   | sender   | 32-byte proof: every chunk has been sent |
+ * | end (6)   | sender   | 32-byte proof (SHA-256 over the chunk digests): every chunk has been sent |
  * | done (7)  | receiver | 32-byte proof the receiver computed; sent only when it equals the sender's |
  * | error (8) | either   | JSON `{code, message}`; the connection closes after it |
  *
  * Order: offer, state, then data/zero frames from the sender and ack frames from the receiver
- * interleaved, then end and done.
+ * interleaved, then end and done. Protocol 2 replaced protocol 1's SHA-256 chunk digests with xxh64;
+ * the two do not talk to each other (the receiver refuses the offer).
  */
 import { type Readable, type Writable } from 'node:stream';
 import { untilAborted } from './abortable.ts';
 import { codecById, codecIds, type Codec } from './compression.ts';
 import { DataPlaneError, dataPlaneErrorCodes, type DataPlaneErrorCode } from './dataplane-error.ts';
-import { digestBytes, hashAlgorithm } from './manifest.ts';
+import { digestBytesOf, hashAlgorithm, proofBytes } from './manifest.ts';
 import { type TokenBucket } from './rate-limit.ts';
 
-export const protocolVersion = 1;
+export const protocolVersion = 2;
 
 export const frameTypeIds = { offer: 1, state: 2, data: 3, zero: 4, ack: 5, end: 6, done: 7, error: 8 } as const;
 export type FrameType = keyof typeof frameTypeIds;
 const frameTypesById = new Map<number, FrameType>(Object.entries(frameTypeIds).map(([name, id]) => [id, name as FrameType]));
 
 export const frameHeaderBytes = 5;
+const digestBytes = digestBytesOf[hashAlgorithm];
 export const dataHeaderBytes = 4 + 1 + 4 + digestBytes;
 
 export interface Frame {
@@ -101,6 +103,7 @@ export function decodeOffer(payload: Buffer): Offer {
 }
 
 export function encodeDataHeader(header: DataHeader): Buffer {
+  if (header.digest.length !== digestBytes) throw new RangeError(`a chunk digest has ${digestBytes} bytes, got ${header.digest.length}`);
   const out = Buffer.allocUnsafe(dataHeaderBytes);
   out.writeUInt32BE(header.index, 0);
   out.writeUInt8(codecIds[header.codec], 4);
@@ -142,7 +145,7 @@ export function encodeProof(proofHex: string): Buffer {
 }
 
 export function decodeProof(payload: Buffer): string {
-  if (payload.length !== digestBytes) throw protocolError(`A proof has ${payload.length} bytes, not ${digestBytes}`);
+  if (payload.length !== proofBytes) throw protocolError(`A proof has ${payload.length} bytes, not ${proofBytes}`);
   return payload.toString('hex');
 }
 

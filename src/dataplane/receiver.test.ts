@@ -32,14 +32,18 @@ async function handDrivenSender(receiver: Receiver, diskSizeBytes: number) {
   return { writer, nextFrame, receiving };
 }
 
-test('a chunk that does not match its digest is refused, and the sender is told why', async () => {
-  const peer = await handDrivenSender(new Receiver({ imagePath: join(dir, 'digest.raw') }), 2 * MiB);
-  const data = Buffer.alloc(MiB, 1);
-  await peer.writer.write('data', encodeDataHeader({ index: 0, codec: 'raw', rawLengthBytes: MiB, digest: chunkDigest(Buffer.alloc(MiB, 2)) }), data);
+test('a chunk damaged in one bit after it was hashed is refused, never written, and the sender is told why', async () => {
+  const image = join(dir, 'digest.raw');
+  const peer = await handDrivenSender(new Receiver({ imagePath: image }), 2 * MiB);
+  const data = randomFillSync(Buffer.alloc(MiB));
+  const digest = chunkDigest(data);
+  data[MiB - 3] = (data[MiB - 3] ?? 0) ^ 0x10;
+  await peer.writer.write('data', encodeDataHeader({ index: 0, codec: 'raw', rawLengthBytes: MiB, digest }), data);
   await assert.rejects(peer.receiving, { name: 'DataPlaneError', code: 'ChunkDigestMismatch', retryable: true });
   const reply = await peer.nextFrame();
   assert.equal(reply?.type, 'error');
   assert.equal(reply === undefined ? undefined : decodeError(reply.payload, 'receiver').code, 'ChunkDigestMismatch');
+  assert.ok(readFileSync(image).every((b) => b === 0), 'nothing of the damaged chunk reached the image');
 });
 
 test('a wrong proof at the end is refused, yet the chunks written are checkpointed for a resume', async () => {
@@ -110,4 +114,20 @@ test('a disk that grew since the last run: only the new and the changed last chu
   assert.deepEqual([...second.sent.sentIndexes].sort((a, b) => a - b), [5, 7]);
   assert.ok(readFileSync(image).equals(grown));
   assert.equal(second.received.proof, proofOf(await buildManifest(source, { chunkSizeBytes: MiB })));
+});
+
+test('a target whose manifest is of SHA-256 (made before xxh64) holds nothing: it is emptied and every data chunk is sent', async () => {
+  const source = join(dir, 'old-base.raw');
+  const image = join(dir, 'old-base-image.raw');
+  const content = Buffer.alloc(8 * MiB);
+  randomFillSync(content, 0, 3 * MiB);
+  writeFileSync(source, content);
+  // The image holds stale bytes everywhere, and its old manifest claims it equals the source.
+  writeFileSync(image, Buffer.alloc(8 * MiB, 0xee));
+  const old = await buildManifest(source, { chunkSizeBytes: MiB, algorithm: 'sha256' });
+  const { sent, received } = await transfer(source, image, old, MiB);
+  assert.deepEqual([...sent.sentIndexes].sort((a, b) => a - b), [0, 1, 2]);
+  assert.equal(sent.zeroChunksSent, 0, 'an emptied image needs no zero frames');
+  assert.equal(received.manifest.algorithm, 'xxh64');
+  assert.ok(readFileSync(image).equals(content));
 });

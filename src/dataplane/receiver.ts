@@ -14,8 +14,7 @@ import { BufferPool } from './buffer-pool.ts';
 import { decompressChunk } from './compression.ts';
 import { keepFreedHeap } from './heap-tuning.ts';
 import { DataPlaneError } from './dataplane-error.ts';
-import { chunkDigestMoving } from './digest-worker.ts';
-import { chunkDigest, type Manifest, proofOf, targetManifest } from './manifest.ts';
+import { chunkDigest, type Manifest, proofOf, targetManifest, usableState } from './manifest.ts';
 import {
   connectionLost,
   dataHeaderBytes,
@@ -50,7 +49,8 @@ export interface ReceiverOptions {
   readonly imagePath: string;
   /**
    * What the image holds: the last checkpoint of an interrupted run, or the final manifest of the
-   * previous good run for an incremental one. Omit for a new image (the file is emptied first).
+   * previous good run for an incremental one. Omit for a new image (the file is emptied first);
+   * a manifest of another hash algorithm counts as omitted (see `usableState`).
    */
   readonly state?: Manifest;
   /** Persist a checkpoint; confirmed chunks are acknowledged only after this resolves. */
@@ -61,7 +61,7 @@ export interface ReceiverOptions {
   readonly fsyncBatchBytes?: number;
   /** Longest a written chunk waits for its fdatasync; default 1000 ms. */
   readonly fsyncIntervalMs?: number;
-  /** Re-hash every chunk and refuse one that does not match its declared digest; default true (SMC `checksum`). */
+  /** Hash every chunk (xxh64) and refuse one that does not match the digest the sender declared; default true (SMC `checksum`). */
   readonly verifyChunks?: boolean;
   /** Chunk writes in flight at once; default 4. */
   readonly writesInFlight?: number;
@@ -96,7 +96,7 @@ export class Receiver {
 
   constructor(options: ReceiverOptions) {
     this.#options = options;
-    this.#state = options.state;
+    this.#state = usableState(options.state);
   }
 
   /** What the image durably holds, as of the last checkpoint. */
@@ -250,10 +250,9 @@ export class Receiver {
 
     /**
      * Verify chunk `index` (when `expected` is given), then write it (null: zeros). Resolves once
-     * the chunk is under way: several chunks are hashed and written at once, and a chunk is
-     * written only after it proved to match its digest, so a damaged one never reaches the image.
-     * A `pooled` chunk (a view of a pool buffer no one else holds) is hashed on the digest worker
-     * and given back to the pool once written.
+     * the chunk is under way: several chunks are written at once, and a chunk is written only
+     * after it proved to match its digest, so a damaged one never reaches the image. A `pooled`
+     * chunk (a view of a pool buffer no one else holds) is given back to the pool once written.
      */
     const startWrite = async (index: number, data: Buffer | null, expected: Buffer | null, pooled: boolean): Promise<void> => {
       const previous = writes.get(index);
@@ -261,13 +260,10 @@ export class Receiver {
       const offsetBytes = index * offer.chunkSizeBytes;
       const lengthBytes = state.lengthOf(index);
       const run = async (): Promise<void> => {
-        let bytes = data;
-        if (bytes !== null && expected !== null && verify) {
-          const checked = pooled ? await chunkDigestMoving(bytes) : { digest: chunkDigest(bytes), data: bytes };
-          bytes = checked.data;
-          if (!checked.digest.equals(expected)) {
-            throw new DataPlaneError('ChunkDigestMismatch', `Chunk ${index} does not match its digest; it was damaged in transit. Run the transfer again.`);
-          }
+        const bytes = data;
+        // xxh64 on this thread: 0.4 ms per 4 MiB chunk, less than handing the chunk to a worker cost.
+        if (bytes !== null && expected !== null && verify && !chunkDigest(bytes).equals(expected)) {
+          throw new DataPlaneError('ChunkDigestMismatch', `Chunk ${index} does not match its digest; it was damaged in transit. Run the transfer again.`);
         }
         await previous;
         // Only a file emptied by this run is known to read zeros wherever no chunk was written yet.

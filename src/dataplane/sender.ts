@@ -48,14 +48,6 @@ export interface SenderOptions {
   readonly compressLevel?: number;
   /** SMC bandwidth_limit as a bucket (see `bucketForMbps`); none means unlimited. */
   readonly bucket?: TokenBucket | undefined;
-  /** Digests known from an earlier run (an agent's DigestCache): a chunk found there is not hashed again. */
-  readonly knownDigests?: KnownDigests | undefined;
-}
-
-/** Where a Sender looks a chunk's SHA-256 up before computing it, and records the ones it computed. */
-export interface KnownDigests {
-  lookup(index: number, data: Buffer): Buffer | undefined;
-  remember(index: number, digest: Buffer): void;
 }
 
 export interface SendStats {
@@ -87,7 +79,6 @@ export class Sender {
   readonly #windowChunks: number;
   readonly #compressLevel: number;
   readonly #bucket: TokenBucket | undefined;
-  readonly #knownDigests: KnownDigests | undefined;
   #local: Manifest | undefined;
 
   constructor(options: SenderOptions) {
@@ -96,7 +87,6 @@ export class Sender {
     this.#windowChunks = options.windowChunks ?? 16;
     this.#compressLevel = options.compressLevel ?? 0;
     this.#bucket = options.bucket;
-    this.#knownDigests = options.knownDigests;
     codecForLevel(this.#compressLevel);
     if (!Number.isInteger(this.#windowChunks) || this.#windowChunks < 1) throw new RangeError(`windowChunks must be a positive integer, got ${this.#windowChunks}`);
   }
@@ -248,26 +238,13 @@ export class Sender {
       local.set(index, null);
       return remote.holds(index, null) ? null : zeroFrame(index);
     }
-    const digest = this.#digest(index, data);
+    const digest = chunkDigest(data);
     local.set(index, digest);
     if (remote.holds(index, digest)) {
       pool.give(data);
       return null;
     }
     return dataFrame(index, data, digest, this.#compressLevel, pool);
-  }
-
-  /**
-   * SHA-256 of a chunk: known from an earlier run, or computed here. Not on the digest worker the
-   * receiver uses: a worker thread cost the agent 15-20 MiB of its 200 MiB budget (peak RSS in
-   * bench/replication 165-204 MiB with it, 161-182 without; the harness sender alone 95 vs 113).
-   */
-  #digest(index: number, data: Buffer): Buffer {
-    const known = this.#knownDigests?.lookup(index, data);
-    if (known !== undefined) return known;
-    const digest = chunkDigest(data);
-    this.#knownDigests?.remember(index, digest);
-    return digest;
   }
 }
 

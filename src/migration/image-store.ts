@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Manifest } from '../dataplane/manifest.ts';
+import { Manifest, usableState } from '../dataplane/manifest.ts';
 import { RawImageWriter } from '../dataplane/raw-image-writer.ts';
 
 /**
@@ -16,7 +16,10 @@ export interface ImageStore {
   writeChunk(runId: string, diskIndex: number, offsetBytes: number, data: Buffer): Promise<void>;
   /** The staged raw file of a run's disk (the receiver writes it in place). */
   stagedPath(runId: string, diskIndex: number): string;
-  /** The last checkpoint of a run's disk, or undefined when its transfer has not confirmed anything. */
+  /**
+   * The last checkpoint of a run's disk, or undefined when its transfer has not confirmed anything
+   * (or confirmed it under another chunk algorithm: the transfer then starts over on an emptied file).
+   */
   loadCheckpoint(runId: string, diskIndex: number): Promise<Manifest | undefined>;
   /** Persist a checkpoint (written aside and renamed: a crash leaves the old one or the new). */
   saveCheckpoint(runId: string, diskIndex: number, manifest: Manifest): Promise<void>;
@@ -25,22 +28,25 @@ export interface ImageStore {
   /**
    * Start a run's disk from a committed image (incremental runs): copy the image's data chunks into
    * the staged file, leaving holes elsewhere, and checkpoint the image's manifest. Undefined, and
-   * nothing staged, when the image or its manifest is gone.
+   * nothing staged, when the image or its manifest is gone, or the manifest's chunk digests are of
+   * another algorithm (the run then sends everything).
    */
   stageFromImage(runId: string, diskIndex: number, imageId: string): Promise<Manifest | undefined>;
   /**
-   * Copy a committed image's disks (those with a manifest) aside as the base of the job's next
-   * incremental run, so that run starts at once instead of copying the image first.
+   * Copy a committed image's disks (those with a manifest of this version's chunk algorithm) aside
+   * as the base of the job's next incremental run, so that run starts at once instead of copying
+   * the image first.
    */
   prepareBase(jobId: string, imageId: string, diskIndexes: readonly number[]): Promise<void>;
   /**
    * Move the job's prepared base of `imageId` into a run's staged disk, checkpointing its manifest;
-   * undefined (nothing staged) when no base of that image is ready.
+   * undefined (nothing staged) when no base of that image is ready, or its manifest is of another
+   * chunk algorithm.
    */
   takeBase(jobId: string, imageId: string, runId: string, diskIndex: number): Promise<Manifest | undefined>;
   /** Drop a job's prepared bases (the job was deleted or ended). */
   discardBase(jobId: string): Promise<void>;
-  /** The manifest of a committed image's disk, when it has one. */
+  /** The manifest of a committed image's disk, when it has one (of whichever chunk algorithm it was made with). */
   imageManifest(imageId: string, diskIndex: number): Promise<Manifest | undefined>;
   /**
    * Give the staged disk its final size (an unsent zero tail becomes a hole) and return its checksum:
@@ -78,6 +84,14 @@ async function writeDurably(path: string, bytes: Buffer | string): Promise<void>
 async function readManifest(path: string): Promise<Manifest | undefined> {
   const bytes = await readFile(path).catch(() => undefined);
   return bytes === undefined ? undefined : Manifest.decode(bytes);
+}
+
+/**
+ * A manifest a new run can start from: none when its chunk digests are of another algorithm
+ * (an image made before chunks were hashed with xxh64), so no copy is made that would hold nothing.
+ */
+async function readUsableManifest(path: string): Promise<Manifest | undefined> {
+  return usableState(await readManifest(path));
 }
 
 /** Images as raw files under `<dataDir>/images`, staged per run under `.staging/<runId>/`. */
@@ -139,7 +153,7 @@ export function fileImageStore(dataDir: string): ImageStore {
         await handle.close();
       }
     },
-    loadCheckpoint: (runId, diskIndex) => readManifest(checkpointPath(runId, diskIndex)),
+    loadCheckpoint: (runId, diskIndex) => readUsableManifest(checkpointPath(runId, diskIndex)),
     async saveCheckpoint(runId, diskIndex, manifest) {
       // Written aside and renamed, not fsynced: the receiver fdatasyncs the image before each
       // checkpoint, so whatever version survives a crash names only durable chunks; one lost to a
@@ -153,7 +167,7 @@ export function fileImageStore(dataDir: string): ImageStore {
     },
     imageManifest: (imageId, diskIndex) => readManifest(imageManifestPath(imageId, diskIndex)),
     async stageFromImage(runId, diskIndex, imageId) {
-      const manifest = await readManifest(imageManifestPath(imageId, diskIndex));
+      const manifest = await readUsableManifest(imageManifestPath(imageId, diskIndex));
       if (manifest === undefined) return undefined;
       await mkdir(stagingDir(runId), { recursive: true });
       if (!(await copyDataChunks(imagePath(imageId, diskIndex), stagedPath(runId, diskIndex), manifest))) return undefined;
@@ -164,14 +178,14 @@ export function fileImageStore(dataDir: string): ImageStore {
       await rm(baseDir(jobId), { recursive: true, force: true });
       await mkdir(baseDir(jobId), { recursive: true });
       for (const diskIndex of diskIndexes) {
-        const manifest = await readManifest(imageManifestPath(imageId, diskIndex));
+        const manifest = await readUsableManifest(imageManifestPath(imageId, diskIndex));
         if (manifest === undefined) continue;
         if (await copyDataChunks(imagePath(imageId, diskIndex), basePath(jobId, diskIndex), manifest)) await writeDurably(baseManifestPath(jobId, imageId, diskIndex), manifest.encode());
       }
     },
     async takeBase(jobId, imageId, runId, diskIndex) {
       const manifestPath = baseManifestPath(jobId, imageId, diskIndex);
-      const manifest = await readManifest(manifestPath);
+      const manifest = await readUsableManifest(manifestPath);
       if (manifest === undefined) return undefined;
       await mkdir(stagingDir(runId), { recursive: true });
       const moved = await rename(basePath(jobId, diskIndex), stagedPath(runId, diskIndex)).then(() => true, () => false);
