@@ -21,3 +21,20 @@ test('a request larger than the pool size gets its own buffer, which is never po
   pool.give(big);
   assert.notEqual(pool.take(1024).buffer, big.buffer);
 });
+
+test('buffers from an allocator begin where it says, are reused from there, and foreign memory is never taken in', () => {
+  const made: ArrayBuffer[] = [];
+  const pool = new BufferPool(1024, 2, (bytes) => {
+    const memory = new ArrayBuffer(bytes + 100);
+    made.push(memory);
+    return { memory, offsetBytes: 40 };
+  });
+  const a = pool.take(1024);
+  assert.deepEqual([a.byteOffset, a.length, made.length], [40, 1024, 1]);
+  pool.give(a);
+  const again = pool.take(10);
+  assert.deepEqual([again.buffer === made[0], again.byteOffset], [true, 40]);
+  pool.give(Buffer.from(new ArrayBuffer(1024)));
+  pool.take(1024);
+  assert.equal(made.length, 2, 'memory the pool did not make is not handed out');
+});

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Readable } from 'node:stream';
 import { test } from 'node:test';
-import { type Frame, FrameWriter, readFrames } from './protocol.ts';
+import { readFrames } from './frame-reader.ts';
+import { type Frame, FrameWriter } from './protocol.ts';
 import { TokenBucket } from './rate-limit.ts';
 
 async function written(write: (writer: FrameWriter) => Promise<void>, bucket?: TokenBucket): Promise<Buffer> {

@@ -18,9 +18,10 @@
  *
  * Order: offer, state, then data/zero frames from the sender and ack frames from the receiver
  * interleaved, then end and done. Protocol 2 replaced protocol 1's SHA-256 chunk digests with xxh64;
- * the two do not talk to each other (the receiver refuses the offer).
+ * the two do not talk to each other (the receiver refuses the offer). Frames are read by
+ * frame-reader.ts and written by FrameWriter below.
  */
-import { type Readable, type Writable } from 'node:stream';
+import { type Writable } from 'node:stream';
 import { untilAborted } from './abortable.ts';
 import { codecById, codecIds, type Codec } from './compression.ts';
 import { DataPlaneError, dataPlaneErrorCodes, type DataPlaneErrorCode } from './dataplane-error.ts';
@@ -31,7 +32,6 @@ export const protocolVersion = 2;
 
 export const frameTypeIds = { offer: 1, state: 2, data: 3, zero: 4, ack: 5, end: 6, done: 7, error: 8 } as const;
 export type FrameType = keyof typeof frameTypeIds;
-const frameTypesById = new Map<number, FrameType>(Object.entries(frameTypeIds).map(([name, id]) => [id, name as FrameType]));
 
 export const frameHeaderBytes = 5;
 const digestBytes = digestBytesOf[hashAlgorithm];
@@ -165,130 +165,6 @@ export function decodeError(payload: Buffer, peer: 'sender' | 'receiver'): DataP
 /** An unexpected frame type at this point of the exchange. */
 export function unexpectedFrame(frame: Frame, expected: string): DataPlaneError {
   return protocolError(`Got a ${frame.type} frame where ${expected} was expected`);
-}
-
-/** Cuts a byte stream into frames; bytes go in as they arrive, whole frames come out. */
-class FrameParser {
-  readonly #header = Buffer.alloc(frameHeaderBytes);
-  #headerFill = 0;
-  #type: FrameType = 'error';
-  #payload: Buffer | null = null;
-  #payloadFill = 0;
-  readonly #maxPayloadBytes: () => number;
-  readonly #allocate: (lengthBytes: number) => Buffer;
-
-  constructor(maxPayloadBytes: () => number, allocate: (lengthBytes: number) => Buffer) {
-    this.#maxPayloadBytes = maxPayloadBytes;
-    this.#allocate = allocate;
-  }
-
-  /** True while a frame has begun but not ended. */
-  get partial(): boolean {
-    return this.#headerFill > 0 || this.#payload !== null;
-  }
-
-  /** Consume `chunk`, appending each frame it completes to `out`. */
-  push(chunk: Buffer, out: Frame[]): void {
-    let at = 0;
-    while (at < chunk.length) {
-      if (this.#payload === null) {
-        const n = Math.min(frameHeaderBytes - this.#headerFill, chunk.length - at);
-        chunk.copy(this.#header, this.#headerFill, at, at + n);
-        this.#headerFill += n;
-        at += n;
-        if (this.#headerFill < frameHeaderBytes) return;
-        this.#headerFill = 0;
-        const found = frameTypesById.get(this.#header.readUInt8(0));
-        if (found === undefined) throw protocolError(`Unknown frame type ${this.#header.readUInt8(0)}`);
-        const length = this.#header.readUInt32BE(1);
-        if (length > this.#maxPayloadBytes()) throw protocolError(`A ${found} frame of ${length} bytes exceeds the limit of ${this.#maxPayloadBytes()}`);
-        this.#type = found;
-        this.#payload = this.#allocate(length);
-        this.#payloadFill = 0;
-      }
-      const n = Math.min(this.#payload.length - this.#payloadFill, chunk.length - at);
-      chunk.copy(this.#payload, this.#payloadFill, at, at + n);
-      this.#payloadFill += n;
-      at += n;
-      if (this.#payloadFill === this.#payload.length) {
-        out.push({ type: this.#type, payload: this.#payload });
-        this.#payload = null;
-      }
-    }
-  }
-}
-
-/** Whole frames parsed ahead of the consumer before the stream is paused. */
-const framesAhead = 2;
-
-/**
- * Frames read from `readable` until it ends. `maxPayloadBytes` is asked before each frame, so a
- * side can tighten it once it knows the chunk size; a larger frame is a protocol error (and never
- * allocated). Payloads come from `allocate` (a pool's `take`), so the consumer may give them back.
- * The stream flows ('data' events, each chunk copied out at once: an async iterator over a socket
- * kept more chunks alive and doubled the receiver's page faults) and is paused while
- * `framesAhead` frames wait. It is not destroyed when the consumer stops early; a stream error or
- * a close in the middle of a frame becomes a ConnectionLost.
- */
-export async function* readFrames(
-  readable: Readable,
-  maxPayloadBytes: () => number,
-  allocate: (lengthBytes: number) => Buffer = (lengthBytes) => Buffer.allocUnsafe(lengthBytes),
-): AsyncGenerator<Frame, void, undefined> {
-  const parser = new FrameParser(maxPayloadBytes, allocate);
-  const ready: Frame[] = [];
-  let failure: Error | undefined;
-  let ended = false;
-  let wake: (() => void) | undefined;
-  const notify = (): void => {
-    const resume = wake;
-    wake = undefined;
-    resume?.();
-  };
-  const onData = (chunk: Buffer): void => {
-    try {
-      parser.push(chunk, ready);
-    } catch (err) {
-      failure ??= err instanceof Error ? err : protocolError(String(err));
-    }
-    if (ready.length >= framesAhead || failure !== undefined) readable.pause();
-    notify();
-  };
-  const onEnd = (): void => {
-    ended = true;
-    notify();
-  };
-  const onError = (err: Error): void => {
-    failure ??= connectionLost(err);
-    notify();
-  };
-  readable.on('data', onData);
-  readable.on('end', onEnd);
-  readable.on('close', onEnd);
-  readable.on('error', onError);
-  readable.resume();
-  try {
-    for (;;) {
-      const frame = ready.shift();
-      if (frame !== undefined) {
-        if (ready.length < framesAhead && failure === undefined && !ended) readable.resume();
-        yield frame;
-      } else if (failure !== undefined) {
-        throw failure;
-      } else if (ended) {
-        if (parser.partial) throw connectionLost();
-        return;
-      } else {
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    }
-  } finally {
-    readable.off('data', onData);
-    readable.off('end', onEnd);
-    readable.off('close', onEnd);
-    readable.off('error', onError);
-    readable.pause();
-  }
 }
 
 /**

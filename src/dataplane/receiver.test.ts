@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loopbackPair } from './loopback-pair.ts';
 import { buildManifest, chunkDigest, hashAlgorithm, type Manifest, proofOf } from './manifest.ts';
-import { decodeError, encodeDataHeader, encodeOffer, encodeProof, type Frame, FrameWriter, protocolVersion, readFrames } from './protocol.ts';
+import { readFrames } from './frame-reader.ts';
+import { decodeError, encodeDataHeader, encodeOffer, encodeProof, type Frame, FrameWriter, protocolVersion } from './protocol.ts';
 import { type Checkpoint, Receiver } from './receiver.ts';
 import { Sender } from './sender.ts';
 

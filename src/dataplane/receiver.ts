@@ -14,6 +14,7 @@ import { BufferPool } from './buffer-pool.ts';
 import { decompressChunk } from './compression.ts';
 import { keepFreedHeap } from './heap-tuning.ts';
 import { DataPlaneError } from './dataplane-error.ts';
+import { openFrames } from './frame-reader.ts';
 import { chunkDigest, type Manifest, proofOf, targetManifest, usableState } from './manifest.ts';
 import {
   connectionLost,
@@ -29,7 +30,6 @@ import {
   type Frame,
   FrameWriter,
   type Offer,
-  readFrames,
   unexpectedFrame,
 } from './protocol.ts';
 import { RawImageWriter } from './raw-image-writer.ts';
@@ -85,6 +85,12 @@ export interface ReceiveStats {
   readonly manifest: Manifest;
 }
 
+/** How the run's frames are read: the largest payload taken, and where chunk payloads go once the chunk size is known. */
+interface FrameInput {
+  maxPayloadBytes: number;
+  pool: BufferPool | undefined;
+}
+
 interface Written {
   readonly index: number;
   readonly digest: Buffer | null;
@@ -93,6 +99,7 @@ interface Written {
 export class Receiver {
   readonly #options: ReceiverOptions;
   #state: Manifest | undefined;
+  #bytesRead: () => number = () => 0;
 
   constructor(options: ReceiverOptions) {
     this.#options = options;
@@ -104,6 +111,11 @@ export class Receiver {
     return this.#state;
   }
 
+  /** Bytes the current (or last) run has read off its link so far, frame headers included. */
+  get bytesRead(): number {
+    return this.#bytesRead();
+  }
+
   /**
    * Serve one connection. Resolves after the proofs matched and DONE was sent; rejects on any
    * failure (a ConnectionLost one is resumable). Chunks written before a failure are still
@@ -112,12 +124,20 @@ export class Receiver {
   async run(link: Duplex, signal?: AbortSignal): Promise<ReceiveStats> {
     keepFreedHeap();
     link.on('error', () => undefined);
-    const writer = new FrameWriter(link);
+    // Chunk payloads land in reused buffers, given back once written; small frames need none.
+    const input: FrameInput = { maxPayloadBytes: 64 * 1024, pool: undefined };
+    const opened = openFrames(
+      link,
+      () => input.maxPayloadBytes,
+      (lengthBytes) => (input.pool !== undefined && lengthBytes > smallFrameBytes ? input.pool.take(lengthBytes) : Buffer.allocUnsafe(lengthBytes)),
+    );
+    this.#bytesRead = () => opened.bytesRead();
+    const writer = new FrameWriter(opened.link);
     // Aborted by the caller, or by a failed background write or flush.
     const stop = new AbortController();
     const runSignal = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal]);
     try {
-      return await this.#run(link, writer, runSignal, stop);
+      return await this.#run(opened.frames, input, writer, runSignal, stop);
     } catch (err) {
       const failure: unknown = signal?.aborted === true ? abortReason(signal) : err;
       // Tell the sender why, unless the link is what failed.
@@ -127,31 +147,24 @@ export class Receiver {
           () => undefined,
         );
       }
-      link.destroy();
+      opened.link.destroy();
       throw failure;
     }
   }
 
-  async #run(link: Duplex, writer: FrameWriter, signal: AbortSignal, stop: AbortController): Promise<ReceiveStats> {
+  async #run(frames: AsyncGenerator<Frame>, input: FrameInput, writer: FrameWriter, signal: AbortSignal, stop: AbortController): Promise<ReceiveStats> {
     const options = this.#options;
-    let maxPayloadBytes = 64 * 1024;
-    // Chunk payloads land in reused buffers, given back once written; small frames need none.
-    const chunkBuffers: { pool?: BufferPool } = {};
-    const frames = readFrames(
-      link,
-      () => maxPayloadBytes,
-      (lengthBytes) => (chunkBuffers.pool !== undefined && lengthBytes > smallFrameBytes ? chunkBuffers.pool.take(lengthBytes) : Buffer.allocUnsafe(lengthBytes)),
-    );
     const offer = decodeOffer((await untilAborted(nextFrame(frames, 'offer'), signal)).payload);
     if (options.expectedDiskSizeBytes !== undefined && options.expectedDiskSizeBytes !== offer.diskSizeBytes) {
       throw new DataPlaneError('GeometryMismatch', `The sender offers a ${offer.diskSizeBytes}-byte disk where ${options.expectedDiskSizeBytes} bytes were expected.`);
     }
     const { image, state } = await this.#openImage(offer);
-    const pool = new BufferPool(offer.chunkSizeBytes + dataHeaderBytes, (options.writesInFlight ?? 4) + 4);
-    chunkBuffers.pool = pool;
+    // A raw chunk is written from the frame's own buffer, so the chunk (after the data header) sits where O_DIRECT takes it.
+    const pool = new BufferPool(offer.chunkSizeBytes + dataHeaderBytes, (options.writesInFlight ?? 4) + 4, (bytes) => image.directMemory(bytes, dataHeaderBytes));
+    input.pool = pool;
     try {
       await writer.write('state', state.encode(), undefined, signal);
-      maxPayloadBytes = Math.max(64 * 1024, offer.chunkSizeBytes + dataHeaderBytes);
+      input.maxPayloadBytes = Math.max(64 * 1024, offer.chunkSizeBytes + dataHeaderBytes);
       return await this.#receive({ offer, image, state, frames, writer, pool, signal, stop });
     } finally {
       await image.close();
@@ -161,7 +174,7 @@ export class Receiver {
   /** Open the image at the offered size and settle what it holds before any chunk arrives. */
   async #openImage(offer: Offer): Promise<{ readonly image: RawImageWriter; readonly state: Manifest }> {
     const previous = this.#state;
-    const image = await RawImageWriter.open(this.#options.imagePath, offer.diskSizeBytes, { fresh: previous === undefined });
+    const image = await RawImageWriter.open(this.#options.imagePath, offer.diskSizeBytes, { fresh: previous === undefined, direct: true });
     // A file that had to be created is empty whatever `previous` says.
     const state = targetManifest(image.startedEmpty ? undefined : previous, offer.diskSizeBytes, offer.chunkSizeBytes);
     this.#state = state;

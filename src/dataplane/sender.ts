@@ -16,6 +16,7 @@ import { type Block, chunkCountOf, defaultChunkSizeBytes, readBlocks, sourceSize
 import { BufferPool } from './buffer-pool.ts';
 import { compressChunk, codecForLevel } from './compression.ts';
 import { DataPlaneError } from './dataplane-error.ts';
+import { readFrames } from './frame-reader.ts';
 import { chunkDigest, hashAlgorithm, Manifest, proofOf } from './manifest.ts';
 import {
   connectionLost,
@@ -29,7 +30,6 @@ import {
   type Frame,
   FrameWriter,
   protocolVersion,
-  readFrames,
   unexpectedFrame,
 } from './protocol.ts';
 import { type TokenBucket } from './rate-limit.ts';

@@ -37,16 +37,19 @@ async function sha256Of(path: string): Promise<string> {
 interface Run {
   readonly sent: PromiseSettledResult<SendStats>;
   readonly received: PromiseSettledResult<ReceiveStats>;
-  /** Bytes that reached the receiver's socket. */
+  /** Bytes that reached the receiver, as it read them off the socket. */
   readonly wireBytes: number;
 }
 
-/** One connection: the sender dials, the receiver serves the accepted socket. */
-async function connectAndRun(sender: Sender, receiver: Receiver, onServer?: (server: Socket) => void, signal?: AbortSignal): Promise<Run> {
+/**
+ * One connection: the sender dials, the receiver serves the accepted socket (re-opened inside
+ * the receiver, see frame-reader.ts; so `onClient` gets the sender's end, which is the one to cut).
+ */
+async function connectAndRun(sender: Sender, receiver: Receiver, onClient?: (client: Socket) => void, signal?: AbortSignal): Promise<Run> {
   const { client, server } = await loopbackPair();
-  onServer?.(server);
+  onClient?.(client);
   const [sent, received] = await Promise.allSettled([sender.run(client, signal), receiver.run(server)]);
-  return { sent, received, wireBytes: server.bytesRead };
+  return { sent, received, wireBytes: receiver.bytesRead };
 }
 
 function ok<T>(result: PromiseSettledResult<T>): T {
@@ -116,15 +119,15 @@ for (const restart of [false, true]) {
     const confirmed = new Set<number>();
     let saved: Buffer | undefined;
     let checkpoints = 0;
-    let server: Socket | undefined;
+    let client: Socket | undefined;
     const onCheckpoint = (checkpoint: Checkpoint): void => {
       saved = checkpoint.manifest.encode();
       for (const index of checkpoint.confirmed) confirmed.add(index);
-      if (++checkpoints === 4) server?.destroy();
+      if (++checkpoints === 4) client?.destroy();
     };
     let sender = new Sender({ sourcePath: disk, windowChunks });
     let receiver = new Receiver({ imagePath: image, onCheckpoint });
-    const killed = await connectAndRun(sender, receiver, (s) => (server = s));
+    const killed = await connectAndRun(sender, receiver, (c) => (client = c));
     assert.equal(dataPlaneFailure(killed.sent).code, 'ConnectionLost');
     assert.equal(dataPlaneFailure(killed.sent).retryable, true);
     failure(killed.received);
@@ -170,13 +173,10 @@ test('bandwidth_limit holds within 5% over every 10 s window (real time, about 1
 
   const samples: { atMs: number; bytes: number }[] = [];
   let timer: NodeJS.Timeout | undefined;
-  const run = await connectAndRun(
-    new Sender({ sourcePath: source, bucket: bucketForMbps(limitMbps) }),
-    new Receiver({ imagePath: join(dir, 'limited-image.raw') }),
-    (server) => {
-      timer = setInterval(() => samples.push({ atMs: performance.now(), bytes: server.bytesRead }), 50);
-    },
-  );
+  const receiver = new Receiver({ imagePath: join(dir, 'limited-image.raw') });
+  const run = await connectAndRun(new Sender({ sourcePath: source, bucket: bucketForMbps(limitMbps) }), receiver, () => {
+    timer = setInterval(() => samples.push({ atMs: performance.now(), bytes: receiver.bytesRead }), 50);
+  });
   clearInterval(timer);
   ok(run.sent);
   ok(run.received);

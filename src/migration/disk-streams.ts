@@ -63,8 +63,10 @@ interface Transfer {
   /** Apparent bytes of this disk up to its last confirmed chunk. */
   positionBytes: number;
   diskSizeBytes: number;
-  /** Link bytes and chunks received and not yet added to the run's counters. */
-  pendingBytes: number;
+  /** Link bytes the receiver has read (see `receivedBytes`), and of those the ones added to the run's counters. */
+  receivedBytes: () => number;
+  countedBytes: number;
+  /** Chunks confirmed and not yet added to the run's counters. */
   pendingChunks: number;
   lastTickMs: number;
   rateBytesPerSec: number;
@@ -136,7 +138,8 @@ export class DiskStreams {
       done: Promise.resolve(),
       positionBytes: 0,
       diskSizeBytes: 0,
-      pendingBytes: 0,
+      receivedBytes: () => 0,
+      countedBytes: 0,
       pendingChunks: 0,
       lastTickMs: Date.now(),
       rateBytesPerSec: 0,
@@ -160,9 +163,6 @@ export class DiskStreams {
   async #serve(transfer: Transfer, link: Duplex): Promise<void> {
     const { grant } = transfer;
     const images = this.#deps.images;
-    // Paused first, so counting does not start the flow before the receiver reads.
-    link.pause();
-    link.on('data', (bytes: Buffer) => (transfer.pendingBytes += bytes.length));
     const ticker = setInterval(() => {
       void this.#tick(transfer).then(
         (open) => {
@@ -199,6 +199,7 @@ export class DiskStreams {
           if (!(await this.#tick(transfer, proof))) throw new DataPlaneError('Cancelled', 'The run was stopped or has ended; the agent drops it.');
         },
       });
+      transfer.receivedBytes = () => receiver.bytesRead;
       const stats = await receiver.run(link, transfer.stop.signal);
       this.#deps.log?.(`run ${grant.runId} disk ${grant.diskIndex}: ${stats.dataChunksWritten} data and ${stats.zeroChunksWritten} zero chunks written, proof ${stats.proof}`);
     } catch (err) {
@@ -225,9 +226,10 @@ export class DiskStreams {
   async #record(transfer: Transfer, proof: string | undefined): Promise<boolean> {
     const { grant } = transfer;
     const nowMs = Date.now();
-    const bytes = transfer.pendingBytes;
+    const received = transfer.receivedBytes();
+    const bytes = received - transfer.countedBytes;
     const chunks = transfer.pendingChunks;
-    transfer.pendingBytes = 0;
+    transfer.countedBytes = received;
     transfer.pendingChunks = 0;
     const elapsedMs = Math.max(1, nowMs - transfer.lastTickMs);
     transfer.lastTickMs = nowMs;
@@ -265,7 +267,7 @@ export class DiskStreams {
       });
     } catch (err) {
       // Not counted this time: keep the bytes for the next tick.
-      transfer.pendingBytes += bytes;
+      transfer.countedBytes -= bytes;
       transfer.pendingChunks += chunks;
       throw err;
     }
