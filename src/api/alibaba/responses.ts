@@ -5,6 +5,7 @@
  * carries a `Code` pop-core would take for an error.
  */
 import { AppError } from '../../core/errors.ts';
+import { jsonText } from './json-text.ts';
 
 /** Body `Code` values pop-core accepts as success (its `codes` set). */
 export const successCodes: ReadonlySet<unknown> = new Set<unknown>([200, '200', 'OK', 'Success', 'success']);
@@ -94,7 +95,7 @@ export function wantsXml(format: string | undefined): boolean {
 
 /** Serialise a body as JSON, or as XML under `rootName` (`<Action>Response` for success, `Error` for errors). */
 export function renderBody(body: object, format: string | undefined, rootName: string): RenderedBody {
-  if (!wantsXml(format)) return { contentType: jsonContentType, payload: JSON.stringify(body) };
+  if (!wantsXml(format)) return { contentType: jsonContentType, payload: jsonText(body) };
   return { contentType: xmlContentType, payload: renderXml(rootName, body) };
 }
 

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { deepFreeze } from '../../../core/deep-freeze.ts';
 import { type SourceServerView, deleteSourceServer, describeSourceServers, modifySourceServerAttribute } from '../../../migration/source-servers.ts';
 import { popAction } from '../action-registry.ts';
+import { rememberJsonText } from '../json-text.ts';
 import { idList, pageParams, pageWire, pascalKeys, tagFilters, tagList, tagsWire, text } from './smc-wire.ts';
 
 const sourceArn = (account: string, sourceId: string): string => `acs:smc:*:${account}:sourceserver/${sourceId}`;
@@ -26,13 +27,13 @@ function sourceWire(s: SourceServerView): Record<string, unknown> {
 }
 
 // A view stays the same object while its source is unchanged (src/migration remembers it), and
-// so does its wire form, which is rebuilt only for a new view.
+// so do its wire form and that form's JSON text, which are made only for a new view.
 const wireOfView = new WeakMap<SourceServerView, Record<string, unknown>>();
 
 function rememberedWire(view: SourceServerView): Record<string, unknown> {
   let wire = wireOfView.get(view);
   if (wire === undefined) {
-    wire = deepFreeze(sourceWire(view));
+    wire = rememberJsonText(deepFreeze(sourceWire(view)));
     wireOfView.set(view, wire);
   }
   return wire;
