@@ -76,6 +76,12 @@ export function decodeParams(text: string, maxParams: number = maxWireParams): P
 
 /** Merge the query's params with the form body's; a name present in both is refused. */
 export function mergeParams(query: ParamMap, body: ParamMap, maxParams: number = maxWireParams): ParamsResult {
+  // Most requests carry their params in one place only (a GET's query, pop-core's POST body):
+  // that map is the answer, if it is a null-prototype map as decodeParams makes them.
+  const bodyNames = Object.keys(body).length;
+  const queryNames = Object.keys(query).length;
+  if (bodyNames === 0 && queryNames <= maxParams && Object.getPrototypeOf(query) === null) return { ok: true, params: query };
+  if (queryNames === 0 && bodyNames <= maxParams && Object.getPrototypeOf(body) === null) return { ok: true, params: body };
   const merged = emptyParamMap();
   Object.assign(merged, query);
   for (const [name, value] of Object.entries(body)) {

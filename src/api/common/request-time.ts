@@ -13,14 +13,18 @@ export type RequestTimeResult =
 
 const timestampPattern = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
 
+const daysInMonth = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
 /** Epoch ms of a POP timestamp, or undefined unless it is exactly `yyyy-MM-ddTHH:mm:ssZ` and a real date. */
 export function parsePopTimestamp(text: string): number | undefined {
   const match = timestampPattern.exec(text);
   if (match === null) return undefined;
   const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as [number, number, number, number, number, number];
-  const timeMs = Date.UTC(year, month - 1, day, hour, minute, second);
-  // Date.UTC rolls 2024-02-30 over to March; a date that does not round-trip was not a date.
-  return new Date(timeMs).toISOString() === `${text.slice(0, -1)}.000Z` ? timeMs : undefined;
+  // Date.UTC would roll 2024-02-30 over to March, 24:00 to the next day, and read years below 100 as 19xx.
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  const lastDay = month === 2 && leap ? 29 : (daysInMonth[month - 1] ?? 0);
+  if (year < 100 || day < 1 || day > lastDay || hour > 23 || minute > 59 || second > 59) return undefined;
+  return Date.UTC(year, month - 1, day, hour, minute, second);
 }
 
 /** Check a request time against `nowMs`: the format first, then the ±15-minute window. */
