@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { before, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { systemClock } from '../src/core/clock.ts';
 import { isAppError } from '../src/core/errors.ts';
 import { KeyDirectory, createAccessKey, setAccessKeyStatus } from '../src/identity/access-keys.ts';
@@ -13,7 +13,7 @@ import { ensureAccount } from '../src/identity/accounts.ts';
 import { NonceLedger } from '../src/identity/nonces.ts';
 import { attachPolicy, detachPolicy } from '../src/identity/policies.ts';
 import { SecretBox } from '../src/identity/secret-box.ts';
-import type { Database } from '../src/store/database.ts';
+import { type Database, openDatabase } from '../src/store/database.ts';
 import { forEachDialect } from './support/dialects.ts';
 
 const nonceUsed = (err: unknown): boolean => isAppError(err) && err.code === 'SignatureNonceUsed';
@@ -70,5 +70,37 @@ forEachDialect('identity store', (ctx) => {
     await detachPolicy(database.db, created.id);
     assert.equal((await directory.find(created.id)).policy, undefined);
     await assert.rejects(directory.find('LTAInotthere'), (err: unknown) => isAppError(err) && err.code === 'InvalidAccessKeyIdNotFound');
+  });
+
+  it('answers lookups asked together, each with its own key, and sees what another node changed on the next lookup', async () => {
+    // Two handles on one database, as two nodes (or a node and the admin CLI) have.
+    const url = await ctx.newDatabaseUrl();
+    const nodeA = await openDatabase({ url, poolSize: 4 });
+    const nodeB = await openDatabase({ url, poolSize: 4 });
+    after(async () => {
+      await nodeA.close();
+      await nodeB.close();
+    });
+    const account = (await ensureAccount(nodeA.db, systemClock, 'bob')).id;
+    const keys = await Promise.all([1, 2, 3].map(() => createAccessKey(nodeA.db, box, systemClock, account)));
+    const directory = new KeyDirectory(nodeA.db, box);
+    const notFound = (err: unknown): boolean => isAppError(err) && err.code === 'InvalidAccessKeyIdNotFound';
+    const together = await Promise.allSettled([...keys.map((k) => directory.find(k.id)), directory.find(keys[0]?.id ?? ''), directory.find('LTAInotthere')]);
+    assert.deepEqual(
+      together.map((a) => (a.status === 'fulfilled' ? [a.value.key.id, a.value.key.secret, a.value.key.status] : notFound(a.reason))),
+      [...keys.map((k) => [k.id, k.secret, 'Active']), [keys[0]?.id, keys[0]?.secret, 'Active'], true],
+    );
+
+    const deny = { Version: '1', Statement: [{ Effect: 'Deny' as const, Action: ['smc:*'], Resource: ['*'] }] };
+    await setAccessKeyStatus(nodeB.db, keys[0]?.id ?? '', 'Inactive');
+    await attachPolicy(nodeB.db, systemClock, keys[1]?.id ?? '', deny);
+    const [disabled, denied, untouched] = await Promise.all(keys.map((k) => directory.find(k.id)));
+    assert.equal(disabled?.key.status, 'Inactive', 'a key disabled through another handle is disabled on the next lookup');
+    assert.deepEqual(denied?.policy, deny, 'a policy attached through another handle holds on the next lookup');
+    assert.deepEqual([untouched?.key.status, untouched?.policy], ['Active', undefined]);
+    await detachPolicy(nodeB.db, keys[1]?.id ?? '');
+    await setAccessKeyStatus(nodeB.db, keys[0]?.id ?? '', 'Active');
+    const [enabled, released] = await Promise.all([directory.find(keys[0]?.id ?? ''), directory.find(keys[1]?.id ?? '')]);
+    assert.deepEqual([enabled.key.status, released.policy], ['Active', undefined]);
   });
 });

@@ -45,29 +45,41 @@ export interface KeyWithPolicy {
   readonly policy: PolicyDocument | undefined;
 }
 
-const keyWithPolicy = new PreparedQuery((db, slot: Slots<{ id: string }>) =>
+const keysWithPolicy = new PreparedQuery((db, slot: Slots<{ ids: readonly string[] }>) =>
   db
     .selectFrom('access_keys')
     .leftJoin('key_policies', 'key_policies.access_key_id', 'access_keys.id')
     .select(['access_keys.id', 'access_keys.account_id', 'access_keys.status', 'access_keys.created_at', 'access_keys.secret_enc', 'key_policies.document'])
-    .where('access_keys.id', '=', slot.value('id')),
+    .where('access_keys.id', 'in', slot.items('ids')),
 );
+
+type KeyRow = Awaited<ReturnType<typeof keysWithPolicy.rows>>[number];
 
 /** Entries kept per cache before it starts over; a fleet's keys fit many times over. */
 const keyCacheSize = 10_000;
 
+/** Distinct keys per lookup statement; more waiting at once take several. */
+const keysPerStatement = 100;
+
+interface PendingLookup {
+  readonly resolve: (found: KeyWithPolicy) => void;
+  readonly reject: (err: unknown) => void;
+}
+
 /**
- * Looks access keys up for every signed request: the key row and its policy in one statement.
- * The database stays the truth on every call, so a key disabled or a policy changed on another
- * node counts on the next request; only the costly derived values are kept in memory, keyed by
- * what they derive from: the secret opened from its exact ciphertext, the policy parsed from its
- * exact text.
+ * Looks access keys up for every signed request: the key row and its policy in one statement,
+ * one statement for all the lookups asked for in the same turn of the event loop. The database
+ * stays the truth on every call (each lookup is answered by a statement that starts after it was
+ * asked), so a key disabled or a policy changed on another node counts on the next request; only
+ * the costly derived values are kept in memory, keyed by what they derive from: the secret opened
+ * from its exact ciphertext, the policy parsed from its exact text.
  */
 export class KeyDirectory {
   readonly #db: Db;
   readonly #box: SecretBox;
   readonly #secrets = new Map<string, { readonly sealed: string; readonly secret: string }>();
   readonly #policies = new Map<string, { readonly text: string; readonly policy: PolicyDocument }>();
+  #pending = new Map<string, PendingLookup[]>();
 
   constructor(db: Db, box: SecretBox) {
     this.#db = db;
@@ -75,8 +87,40 @@ export class KeyDirectory {
   }
 
   /** The key, its secret and its policy, or InvalidAccessKeyId.NotFound; a disabled key is returned, the caller refuses it. */
-  async find(id: string): Promise<KeyWithPolicy> {
-    const [row] = await keyWithPolicy.rows(this.#db, { id });
+  find(id: string): Promise<KeyWithPolicy> {
+    return new Promise((resolve, reject) => {
+      if (this.#pending.size === 0) setImmediate(() => void this.#flush());
+      const waiting = this.#pending.get(id);
+      if (waiting === undefined) this.#pending.set(id, [{ resolve, reject }]);
+      else waiting.push({ resolve, reject });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = [...this.#pending];
+    this.#pending = new Map();
+    for (let start = 0; start < batch.length; start += keysPerStatement) {
+      const chunk = batch.slice(start, start + keysPerStatement);
+      let rows: KeyRow[];
+      try {
+        rows = await keysWithPolicy.rows(this.#db, { ids: chunk.map(([id]) => id) });
+      } catch (err) {
+        for (const [, waiting] of chunk) for (const w of waiting) w.reject(err);
+        continue;
+      }
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      for (const [id, waiting] of chunk) {
+        try {
+          const found = this.#keyOf(id, byId.get(id));
+          for (const w of waiting) w.resolve(found);
+        } catch (err) {
+          for (const w of waiting) w.reject(err);
+        }
+      }
+    }
+  }
+
+  #keyOf(id: string, row: KeyRow | undefined): KeyWithPolicy {
     if (row === undefined) throw new AppError('InvalidAccessKeyIdNotFound', { accessKeyId: id });
     const key: AccessKeyWithSecret = {
       id: row.id,
