@@ -67,16 +67,39 @@ function inHole(extents: readonly Extent[], cursor: { at: number }, start: numbe
   return next === undefined || next.startBytes >= end;
 }
 
-async function readChunk(fh: FileHandle, index: number, offsetBytes: number, lengthBytes: number, pool: BufferPool | undefined): Promise<Block> {
-  const data = pool?.take(lengthBytes) ?? Buffer.allocUnsafeSlow(lengthBytes);
-  let done = 0;
-  while (done < lengthBytes) {
-    const { bytesRead } = await fh.read(data, done, lengthBytes - done, offsetBytes + done);
-    if (bytesRead === 0) {
-      throw new DataPlaneError('SourceUnreadable', `The source disk ended at byte ${offsetBytes + done}, before its size; was it resized while being read?`);
-    }
-    done += bytesRead;
+/**
+ * The parts of [start, end) that extents cover, relative to `start`, or null when that is all of
+ * it; called after `inHole` for the same range, so `cursor` already points at the first overlap.
+ */
+function dataRanges(extents: readonly Extent[], cursor: { at: number }, start: number, end: number): [number, number][] | null {
+  const ranges: [number, number][] = [];
+  for (let i = cursor.at; i < extents.length; i++) {
+    const extent = extents[i];
+    if (extent === undefined || extent.startBytes >= end) break;
+    ranges.push([Math.max(extent.startBytes, start) - start, Math.min(extent.endBytes, end) - start]);
   }
+  return ranges.length === 1 && ranges[0]?.[0] === 0 && ranges[0][1] === end - start ? null : ranges;
+}
+
+/**
+ * Read chunk `index`; with `ranges`, only those parts of it (the rest is a hole: zero-filled here,
+ * which costs less than the kernel copying the zeros it would read there).
+ */
+async function readChunk(fh: FileHandle, index: number, offsetBytes: number, lengthBytes: number, ranges: readonly [number, number][] | null, pool: BufferPool | undefined): Promise<Block> {
+  const data = pool?.take(lengthBytes) ?? Buffer.allocUnsafeSlow(lengthBytes);
+  let filled = 0;
+  for (const [from, to] of ranges ?? [[0, lengthBytes]]) {
+    data.fill(0, filled, from);
+    for (let done = from; done < to; ) {
+      const { bytesRead } = await fh.read(data, done, to - done, offsetBytes + done);
+      if (bytesRead === 0) {
+        throw new DataPlaneError('SourceUnreadable', `The source disk ended at byte ${offsetBytes + done}, before its size; was it resized while being read?`);
+      }
+      done += bytesRead;
+    }
+    filled = to;
+  }
+  data.fill(0, filled, lengthBytes);
   if (!isAllZero(data)) return { index, offsetBytes, lengthBytes, data };
   pool?.give(data);
   return { index, offsetBytes, lengthBytes, data: null };
@@ -103,10 +126,11 @@ export async function* readBlocks(path: string, options: ReadBlocksOptions = {})
       if (want !== undefined && !want(index)) continue;
       const offsetBytes = index * chunkSizeBytes;
       const lengthBytes = chunkLengthOf(index, sizeBytes, chunkSizeBytes);
+      const endBytes = offsetBytes + lengthBytes;
       const pending =
-        extents !== null && inHole(extents, cursor, offsetBytes, offsetBytes + lengthBytes)
+        extents !== null && inHole(extents, cursor, offsetBytes, endBytes)
           ? Promise.resolve<Block>({ index, offsetBytes, lengthBytes, data: null })
-          : readChunk(fh, index, offsetBytes, lengthBytes, pool);
+          : readChunk(fh, index, offsetBytes, lengthBytes, extents === null ? null : dataRanges(extents, cursor, offsetBytes, endBytes), pool);
       // Reads run ahead; their failures surface when the consumer reaches them.
       pending.catch(() => undefined);
       queue.push(pending);
