@@ -9,6 +9,10 @@ import {
   Kysely,
   Migrator,
   PostgresDialect,
+  type PostgresCursor,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryResult,
   type QueryResult,
   SqliteAdapter,
   SqliteDialect,
@@ -17,6 +21,7 @@ import {
 } from 'kysely';
 import pg from 'pg';
 import { migrationProvider } from './migrations/index.ts';
+import { preparedStatementName } from './prepared-query.ts';
 import type { DatabaseSchema } from './schema.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -205,7 +210,52 @@ function postgresDialect(url: string, poolSize: number): Dialect {
   pool.on('error', (err) => {
     process.emitWarning(`PostgreSQL connection lost: ${err.message}`, { code: 'FERRY_PG_CONNECTION_LOST' });
   });
-  return new PostgresDialect({ pool });
+  return new PostgresDialect({ pool: namingPool(pool) });
+}
+
+/**
+ * The pool as Kysely sees it, running the statements of prepared queries (store/prepared-query.ts)
+ * as named statements: each connection parses and plans one once, then only binds and runs it.
+ * Only statements that name their columns: a `*` plan would fail with "cached plan must not
+ * change result type" once another node's migration added a column.
+ */
+function namingPool(pool: pg.Pool): PostgresPool {
+  const clients = new WeakMap<pg.PoolClient, NamingClient>();
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      let wrapped = clients.get(client);
+      if (wrapped === undefined) {
+        wrapped = new NamingClient(client);
+        clients.set(client, wrapped);
+      }
+      return wrapped;
+    },
+    end: () => pool.end(),
+  };
+}
+
+class NamingClient implements PostgresPoolClient {
+  readonly #client: pg.PoolClient;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>;
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>;
+  query<R>(sqlOrCursor: string | PostgresCursor<R>, parameters: ReadonlyArray<unknown> = []): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    // Ferry configures no cursor, so Kysely never streams; pass one through unchanged all the same.
+    if (typeof sqlOrCursor !== 'string') return this.#client.query(sqlOrCursor as unknown as pg.Submittable) as unknown as PostgresCursor<R>;
+    const name = sqlOrCursor.includes('*') ? undefined : preparedStatementName(sqlOrCursor);
+    const values = [...parameters];
+    const result = name === undefined ? this.#client.query(sqlOrCursor, values) : this.#client.query({ name, text: sqlOrCursor, values });
+    return result as unknown as Promise<PostgresQueryResult<R>>;
+  }
+
+  release(): void {
+    this.#client.release();
+  }
 }
 
 /** Resolve where the database lives from an explicit URL or the data dir. */

@@ -97,8 +97,21 @@ export class PreparedQuery<A extends object, O> {
   }
 }
 
+/**
+ * Names of the compiled texts, for drivers that prepare a statement once per connection and
+ * then run it by name (PostgreSQL): the texts are few, one per query and shape.
+ */
+const statementNames = new Map<string, string>();
+
+/** The name a compiled prepared query's SQL text is known by, or undefined for any other text. */
+export function preparedStatementName(text: string): string | undefined {
+  return statementNames.get(text);
+}
+
 function compileTemplate(query: Compilable<unknown>): Template {
   const compiled = query.compile();
+  // Kept for the process's life: a text is only ever compiled again for the same query and shape.
+  if (!statementNames.has(compiled.sql)) statementNames.set(compiled.sql, `ferry_prepared_${statementNames.size + 1}`);
   const sources = compiled.parameters.map((p): ParamSource => (p instanceof Slot ? p : { constant: p }));
   return { query: compiled, sources };
 }
