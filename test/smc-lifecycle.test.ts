@@ -5,7 +5,7 @@
  * again, an incremental job cut over, and a source deleted under its running agent.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, renameSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -44,6 +44,7 @@ describe('SMC replication runs with real agents', () => {
   after(async () => {
     for (const agent of agents) agent.process.kill('SIGKILL');
     await ferry.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('registers with an activation code once per Count, and reports disks, partitions and OS facts', async () => {

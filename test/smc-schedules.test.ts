@@ -6,7 +6,7 @@
  * offset (FERRY_CLOCK_OFFSET_FILE), which the server adds to its clock.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -45,8 +45,8 @@ describe('SMC schedules, incremental runs and expiry under a moving clock', () =
 
   const serverNow = (): number => Date.now() + offsetMs;
 
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-smc-clock-'));
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ferry-smc-clock-'));
     offsetFile = join(dir, 'offset');
     writeFileSync(offsetFile, '0');
     port = await freePort();
@@ -60,6 +60,7 @@ describe('SMC schedules, incremental runs and expiry under a moving clock', () =
     server.kill('SIGKILL');
     await server.exited;
     await ferry.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('fires a scheduled start that fell due while the server was down, after its restart', async () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -81,9 +81,21 @@ export interface AgentArgs {
   readonly endpoint?: string;
 }
 
+/** State dirs startAgent made itself; a test may restart an agent on one, so they go only when the test process ends. */
+const madeStateDirs: string[] = [];
+process.once('exit', () => {
+  for (const dir of madeStateDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function newStateDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-agent-'));
+  madeStateDirs.push(dir);
+  return dir;
+}
+
 /** Start `ferry agent` and wait for its first stdout line, {"sourceId"}. */
 export function startAgent(ferry: FerryWithKey, args: AgentArgs): Promise<AgentProcess> {
-  const stateDir = args.stateDir ?? mkdtempSync(join(tmpdir(), 'ferry-agent-'));
+  const stateDir = args.stateDir ?? newStateDir();
   const key = args.key === undefined ? ferry.key : args.key;
   const argv = [
     ferryBin, 'agent', '--name', args.name, ...args.disks.flatMap((d) => ['--disk', d]), '--state-dir', stateDir, '--poll-ms', '5000',
