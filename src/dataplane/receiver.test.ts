@@ -86,12 +86,17 @@ async function transfer(sourcePath: string, imagePath: string, state: Manifest |
   return { sent, received };
 }
 
-test('a base manifest of another chunk size is unknown content: every chunk is sent, zero ones as zero frames', async () => {
-  const source = join(dir, 'rechunk.raw');
-  const image = join(dir, 'rechunk-image.raw');
+/** An 8 MiB source whose first three 1 MiB chunks are random and the rest zero, and where its image goes. */
+function threeDataChunks(name: string): { source: string; image: string; content: Buffer } {
+  const source = join(dir, `${name}.raw`);
   const content = Buffer.alloc(8 * MiB);
   randomFillSync(content, 0, 3 * MiB);
   writeFileSync(source, content);
+  return { source, image: join(dir, `${name}-image.raw`), content };
+}
+
+test('a base manifest of another chunk size is unknown content: every chunk is sent, zero ones as zero frames', async () => {
+  const { source, image, content } = threeDataChunks('rechunk');
   const first = await transfer(source, image, undefined, MiB);
   writeFileSync(image, Buffer.alloc(8 * MiB, 0xee)); // anything the receiver does not know about is rewritten
   const second = await transfer(source, image, first.received.manifest, 2 * MiB);
@@ -118,11 +123,7 @@ test('a disk that grew since the last run: only the new and the changed last chu
 });
 
 test('a target whose manifest is of SHA-256 (made before xxh64) holds nothing: it is emptied and every data chunk is sent', async () => {
-  const source = join(dir, 'old-base.raw');
-  const image = join(dir, 'old-base-image.raw');
-  const content = Buffer.alloc(8 * MiB);
-  randomFillSync(content, 0, 3 * MiB);
-  writeFileSync(source, content);
+  const { source, image, content } = threeDataChunks('old-base');
   // The image holds stale bytes everywhere, and its old manifest claims it equals the source.
   writeFileSync(image, Buffer.alloc(8 * MiB, 0xee));
   const old = await buildManifest(source, { chunkSizeBytes: MiB, algorithm: 'sha256' });
