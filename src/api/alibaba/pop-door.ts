@@ -158,8 +158,9 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
     const caller = await authenticate(request, params);
     const action = registry.find(version, actionName);
     if (action === undefined) throw new AppError('InvalidActionNotFound', { action: actionName.slice(0, 80), version: version.slice(0, 20) });
-    addLogFields(request, { action: `${action.product}:${action.name}` });
-    const limited = limiter.check(caller.key.id, `${action.product}:${action.name}`);
+    const qualifiedName = `${action.product}:${action.name}`;
+    addLogFields(request, { action: qualifiedName });
+    const limited = limiter.check(caller.key.id, qualifiedName);
     if (limited === 'user') throw new AppError('ThrottlingUser', { ratePerSecond: limiter.limits.userPerSecond });
     if (limited === 'api') throw new AppError('ThrottlingApi', { ratePerSecond: limiter.limits.apiPerSecond, action: action.name });
     const decoded = decodeFlatParams(action.params, params);
@@ -181,7 +182,7 @@ export function registerPopDoor(app: FastifyInstance, runtime: Runtime, options:
     const fields = await withIdempotency(
       db,
       runtime.clock,
-      { accountId: caller.key.accountId, action: `${action.product}:${action.name}`, clientToken, paramsHash: hashParams(rest) },
+      { accountId: caller.key.accountId, action: qualifiedName, clientToken, paramsHash: hashParams(rest) },
       run,
     );
     return { fields, action };
