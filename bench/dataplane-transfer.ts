@@ -29,6 +29,7 @@ import { readBlocks } from '../src/dataplane/block-reader.ts';
 import { Receiver } from '../src/dataplane/receiver.ts';
 import { Sender } from '../src/dataplane/sender.ts';
 import { type SegmentKind, writeTestDisk } from '../src/dataplane/test-disk.ts';
+import { benchOptions } from './support/args.ts';
 import { loadAverage1m, machineInfo, round, writeReport } from './support/report.ts';
 
 const MiB = 1024 * 1024;
@@ -72,23 +73,31 @@ interface RunResult {
   readonly tcpSink: Omit<SideReport, 'stats' | 'proof'>;
 }
 
-const { values } = parseArgs({
-  options: {
-    'size-mib': { type: 'string' },
-    runs: { type: 'string' },
-    'compress-level': { type: 'string' },
-    window: { type: 'string' },
-    'chunk-mib': { type: 'string' },
-    'fsync-batch-mib': { type: 'string' },
-    'no-verify': { type: 'boolean' },
-    // Internal: how the bench starts its two child processes.
-    role: { type: 'string' },
-    image: { type: 'string' },
-    source: { type: 'string' },
-    port: { type: 'string' },
-    bytes: { type: 'string' },
-  },
-});
+const usage = `Usage: npx tsx bench/dataplane-transfer.ts [--size-mib 2048] [--runs 5] [--compress-level 0]
+       [--window 16] [--chunk-mib 4] [--fsync-batch-mib 64] [--no-verify]
+A full transfer of a generated test disk from a sender process to a receiver process over loopback
+TCP (raw image, fdatasync) against cp --sparse=always + sync of the same file, alternating; writes
+bench/results/dataplane-transfer.json.`;
+
+const { values } = benchOptions(usage, () =>
+  parseArgs({
+    options: {
+      'size-mib': { type: 'string' },
+      runs: { type: 'string' },
+      'compress-level': { type: 'string' },
+      window: { type: 'string' },
+      'chunk-mib': { type: 'string' },
+      'fsync-batch-mib': { type: 'string' },
+      'no-verify': { type: 'boolean' },
+      // Internal: how the bench starts its two child processes.
+      role: { type: 'string' },
+      image: { type: 'string' },
+      source: { type: 'string' },
+      port: { type: 'string' },
+      bytes: { type: 'string' },
+    },
+  }),
+);
 
 function readParams(): Params {
   const int = (name: string, text: string | undefined, fallback: string, min: number): number => {
@@ -364,7 +373,7 @@ async function main(params: Params): Promise<void> {
   }
 }
 
-const params = readParams();
+const params = benchOptions(usage, readParams);
 const port = Number(values.port);
 if (values.role === 'receiver') await listenOnce((socket, started) => ferryReceive(socket, started, values.image ?? '', params));
 else if (values.role === 'sender') await connectOnGo(port, (socket, started) => ferrySend(socket, started, values.source ?? '', params));

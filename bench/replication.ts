@@ -37,6 +37,7 @@ import { type CreatedKey, type PopClient, ferryCli, popClient } from '../test/su
 import { type FerryServer, startFerry } from '../test/support/ferry-process.ts';
 import { freePort } from '../test/support/ports.ts';
 import { type AgentProcess, startAgent } from '../test/support/smc.ts';
+import { benchOptions, positiveInt } from './support/args.ts';
 import { loadAverage1m, machineInfo, printTable, round, writeReport } from './support/report.ts';
 
 const run = promisify(execFile);
@@ -44,17 +45,27 @@ const MiB = 1024 * 1024;
 const chunkBytes = 4 * MiB;
 const targets = { fullVsCp: 0.8, fullVsRsync: 1.2, incrementalTimeVsRsync: 0.25, incrementalBytesVsChanged: 1.1, sparseVsDense: 1.3, agentRssMiB: 200 } as const;
 
-const { values } = parseArgs({
-  options: {
-    runs: { type: 'string', default: '5' },
-    'size-mib': { type: 'string', default: '2048' },
-    'change-block-kib': { type: 'string', default: '1024' },
-    'skip-sparse': { type: 'boolean', default: false },
-  },
+const usage = `Usage: npx tsx bench/replication.ts [--runs 5] [--size-mib 2048] [--change-block-kib 1024] [--skip-sparse]
+Full, incremental (1 %) and sparse replication runs through a real ferry serve and ferry agent against
+cp --sparse=always + sync and an rsync daemon, back to back; needs about 8x the disk size free in the
+temp dir; writes bench/results/replication.json.`;
+
+const { values, runs, sizeMiB, changeBlockBytes } = benchOptions(usage, () => {
+  const parsed = parseArgs({
+    options: {
+      runs: { type: 'string', default: '5' },
+      'size-mib': { type: 'string', default: '2048' },
+      'change-block-kib': { type: 'string', default: '1024' },
+      'skip-sparse': { type: 'boolean', default: false },
+    },
+  });
+  return {
+    values: parsed.values,
+    runs: positiveInt('--runs', parsed.values.runs),
+    sizeMiB: positiveInt('--size-mib', parsed.values['size-mib']),
+    changeBlockBytes: positiveInt('--change-block-kib', parsed.values['change-block-kib']) * 1024,
+  };
 });
-const runs = Number(values.runs);
-const sizeMiB = Number(values['size-mib']);
-const changeBlockBytes = Number(values['change-block-kib']) * 1024;
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
