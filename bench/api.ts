@@ -10,7 +10,7 @@
  * Targets alternate in rounds (baseline, Ferry, baseline, Ferry, ...) so a change in the
  * machine's load hits both alike.
  *
- * Usage: npx tsx bench/api.ts [--requests 10000] [--concurrency 50] [--rounds 2] [--action DescribeSourceServers]
+ * Usage: npx tsx bench/api.ts [--requests 10000] [--concurrency 50] [--rounds 4] [--action DescribeSourceServers]
  * Writes bench/results/api.json.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -23,13 +23,15 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { popEncode } from '../src/api/common/percent-encoding.ts';
 import { v1Signature, v1StringToSign } from '../src/api/alibaba/signature-v1.ts';
-import { type CreatedKey, type FerryWithKey, startFerryWithKey } from '../test/support/api.ts';
+import { type CreatedKey, type FerryWithKey, popClient, startFerryWithKey } from '../test/support/api.ts';
 import { contractSource, machineFacts } from '../test/support/smc.ts';
-import { positiveInt } from './support/args.ts';
+import { benchOptions, positiveInt } from './support/args.ts';
 import { loadAverage1m, machineInfo, printTable, processCpuMs, round, writeReport } from './support/report.ts';
 
 const targetRatio = 0.5;
 const warmupRequests = 500;
+/** Of the 5 sources on the page, how many have a replication job and tags (the rest are new, with neither). */
+const withJobsAndTags = 3;
 
 interface Params {
   readonly requests: number;
@@ -38,6 +40,10 @@ interface Params {
   readonly action: string;
 }
 
+const usage = `Usage: npx tsx bench/api.ts [--requests 10000] [--concurrency 50] [--rounds 4] [--action DescribeSourceServers]
+Signed POP calls per second against a real ferry serve and a bare Fastify route answering the same bytes,
+in alternating rounds; writes bench/results/api.json.`;
+
 function readParams(): Params {
   const { values } = parseArgs({
     options: { requests: { type: 'string' }, concurrency: { type: 'string' }, rounds: { type: 'string' }, action: { type: 'string' } },
@@ -45,7 +51,7 @@ function readParams(): Params {
   return {
     requests: positiveInt('--requests', values.requests ?? '10000'),
     concurrency: positiveInt('--concurrency', values.concurrency ?? '50'),
-    rounds: positiveInt('--rounds', values.rounds ?? '2'),
+    rounds: positiveInt('--rounds', values.rounds ?? '4'),
     action: values.action ?? 'DescribeSourceServers',
   };
 }
@@ -169,7 +175,7 @@ function startBare(bodyFile: string): Promise<{ url: string; child: ChildProcess
 }
 
 async function main(): Promise<void> {
-  const params = readParams();
+  const params = benchOptions(usage, readParams);
   const loadBefore = loadAverage1m();
   const scratch = mkdtempSync(join(tmpdir(), 'ferry-bench-api-'));
   let ferry: FerryWithKey | undefined;
@@ -180,7 +186,14 @@ async function main(): Promise<void> {
     ferry = await startFerryWithKey({
       env: { FERRY_RATE_USER_RPS: unlimited, FERRY_RATE_USER_BURST: unlimited, FERRY_RATE_API_RPS: unlimited, FERRY_RATE_API_BURST: unlimited, FERRY_AGENT_HEARTBEAT_SECONDS: '3600' },
     });
-    for (let i = 0; i < 5; i += 1) await contractSource(ferry, ferry.key, `bench-source-${i}`, machineFacts([40 * 1024 ** 3, 100 * 1024 ** 3]));
+    // A page as a migration team sees it: most sources have a job and tags, some are new.
+    const client = popClient(ferry.server.url, ferry.key);
+    for (let i = 0; i < 5; i += 1) {
+      const sourceId = await contractSource(ferry, ferry.key, `bench-source-${i}`, machineFacts([40 * 1024 ** 3, 100 * 1024 ** 3]));
+      if (i >= withJobsAndTags) continue;
+      await client.request('CreateReplicationJob', { RegionId: 'cn-hangzhou', SourceId: sourceId, ImageName: `bench-image-${i}`, SystemDiskSize: 40, DataDisk: [{ Index: 1, Size: 100 }] });
+      await client.request('TagResources', { ResourceType: 'sourceserver', ResourceId: [sourceId], Tag: [{ Key: 'team', Value: `team-${i}` }, { Key: 'wave', Value: String(i % 2) }] });
+    }
     const ferryUrl = new URL(ferry.server.url);
     const sample = await get(new Agent(), ferryUrl, signedPath(ferry.key, params.action));
     if (sample.status !== 200) throw new Error(`Ferry answered ${sample.status}: ${sample.body.toString()}`);
@@ -231,7 +244,7 @@ async function main(): Promise<void> {
         targetRatio,
         ratio: 'Ferry calls/s ÷ bare Fastify calls/s, each over all its rounds',
         request: `GET /?Action=${params.action}&RegionId=cn-hangzhou&PageSize=10, V1-signed with a fresh nonce and timestamp per call; both targets get the same requests`,
-        ferry: 'ferry serve on SQLite in a temp data dir, default settings, throttling limits raised to 1e6/s; 5 source servers registered, each with 2 disks',
+        ferry: `ferry serve on SQLite in a temp data dir, default settings, throttling limits raised to 1e6/s; 5 source servers registered, each with 2 disks, ${withJobsAndTags} of them with a replication job (Ready) and 2 tags`,
         baseline: 'Fastify 5 in its own process, logger off, one GET / route sending the bytes of a Ferry answer',
         client: 'this process: node:http keep-alive Agent with one socket per concurrent client',
         serverCpu: 'user + system CPU of each server process over its rounds (/proc/PID/stat), per call',
